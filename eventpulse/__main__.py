@@ -1,0 +1,3 @@
+from eventpulse.interfaces.cli.main import app
+
+app()

@@ -1,0 +1,108 @@
+"""The wire format of the ingest stream: how accepted events travel from the API to the worker.
+
+An entry's `e` field holds a JSON array of events (the API groups the events of concurrent
+requests into one entry, at most `max_entry_events` each: one XADD per event costs more than
+the whole HTTP request; see benchmarks/RESULTS.md). Each event is a JSON object with
+`event_id`, `event_type`, `source`, `timestamp` and `received_at` (RFC 3339, UTC) and `payload`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from eventpulse.domain.events import MAX_NAME_LENGTH, Event
+
+ENTRY_FIELD = b"e"
+_NUL = b"\\u0000"
+
+
+def encode_event(record: dict[str, Any]) -> bytes:
+    """Serialise one validated event record (UUID and aware datetimes allowed)."""
+    return orjson.dumps(record, option=orjson.OPT_UTC_Z)
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """The wire record of a decoded event (the inverse of `decode_entry` for one item)."""
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "source": event.source,
+        "timestamp": event.ts,
+        "payload": event.payload,
+        "received_at": event.received_at,
+    }
+
+
+def join_events(encoded: list[bytes]) -> bytes:
+    """One entry body from already-encoded events."""
+    return b"[" + b",".join(encoded) + b"]"
+
+
+def storable_problem(encoded: bytes) -> str | None:
+    """Why PostgreSQL would refuse this encoded event, if it would (text cannot hold NUL)."""
+    if _NUL in encoded:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class UndecodableEvent:
+    """An item of an entry that is not a valid event; it goes to the dead-letter stream."""
+
+    raw: bytes
+    error: str
+
+
+def decode_entry(data: bytes | None) -> tuple[list[Event], list[UndecodableEvent]]:
+    """Events of one entry, and the items that are not valid events (each with its reason).
+
+    An entry that is not a JSON array at all yields a single undecodable item: the whole entry.
+    """
+    if data is None:
+        return [], [UndecodableEvent(b"", f"entry has no '{ENTRY_FIELD.decode()}' field")]
+    try:
+        items = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return [], [UndecodableEvent(data, f"entry is not valid JSON: {exc}")]
+    if not isinstance(items, list):
+        return [], [UndecodableEvent(data, "entry is not a JSON array of events")]
+    events: list[Event] = []
+    bad: list[UndecodableEvent] = []
+    for item in items:
+        try:
+            events.append(_event_from_item(item))
+        except (KeyError, TypeError, ValueError) as exc:
+            bad.append(UndecodableEvent(orjson.dumps(item), f"invalid event: {exc!r}"))
+    return events, bad
+
+
+def _event_from_item(item: Any) -> Event:
+    if not isinstance(item, dict):
+        raise TypeError("event is not a JSON object")
+    event_type, source, payload = item["event_type"], item["source"], item["payload"]
+    if not (isinstance(event_type, str) and 0 < len(event_type) <= MAX_NAME_LENGTH):
+        raise ValueError("event_type must be a string of 1..255 characters")
+    if not (isinstance(source, str) and 0 < len(source) <= MAX_NAME_LENGTH):
+        raise ValueError("source must be a string of 1..255 characters")
+    if not isinstance(payload, dict):
+        raise TypeError("payload is not a JSON object")
+    return Event(
+        event_id=UUID(item["event_id"]),
+        event_type=event_type,
+        source=source,
+        ts=_utc(item["timestamp"]),
+        payload=payload,
+        received_at=_utc(item["received_at"]),
+    )
+
+
+def _utc(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp without offset: {text!r}")
+    return parsed.astimezone(UTC)

@@ -1,0 +1,88 @@
+"""Ingest use case: turn validated event records into durable stream entries.
+
+The edge (HTTP) has already checked each record's shape. Here each record gets its id and
+receive time, is encoded once, checked against what storage can hold, and the accepted ones are
+appended to the queue in one call: `submit` returns only after the queue confirmed the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventpulse.application.event_codec import encode_event, storable_problem
+from eventpulse.application.ports import EventQueue
+from eventpulse.domain.errors import FieldError
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    max_event_bytes: int = 64 * 1024
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    event_ids: list[UUID] = field(default_factory=list)
+    rejected: list[tuple[int, list[FieldError]]] = field(default_factory=list)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class IngestEvents:
+    def __init__(
+        self,
+        queue: EventQueue,
+        limits: IngestLimits,
+        clock: Callable[[], datetime] = _utc_now,
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self._queue = queue
+        self._limits = limits
+        self._clock = clock
+        self._new_id = new_id
+
+    async def submit(self, records: Sequence[tuple[int, dict[str, Any]]]) -> IngestOutcome:
+        """Accept the storable records among `(index, record)` pairs; report the others.
+
+        Raises `StreamUnavailable` / `StreamBackpressure` (nothing accepted) from the queue.
+        """
+        outcome = IngestOutcome()
+        encoded: list[bytes] = []
+        received_at = self._clock()
+        for index, record in records:
+            event_id = record.get("event_id") or self._new_id()
+            timestamp = record.get("timestamp")
+            record["event_id"] = event_id
+            record["timestamp"] = received_at if timestamp is None else timestamp.astimezone(UTC)
+            record["received_at"] = received_at
+            if record.get("payload") is None:
+                record["payload"] = {}
+            data = encode_event(record)
+            problem = self._problem(record, data)
+            if problem is not None:
+                outcome.rejected.append((index, [problem]))
+                continue
+            encoded.append(data)
+            outcome.event_ids.append(event_id)
+        if encoded:
+            await self._queue.append(encoded)
+        return outcome
+
+    def _problem(self, record: dict[str, Any], data: bytes) -> FieldError | None:
+        if len(data) > self._limits.max_event_bytes:
+            return FieldError(
+                "payload",
+                f"event is {len(data)} bytes encoded; the limit is {self._limits.max_event_bytes}",
+            )
+        problem = storable_problem(data)
+        if problem is None:
+            return None
+        for name in ("event_type", "source"):
+            if "\x00" in record[name]:
+                return FieldError(name, problem)
+        return FieldError("payload", problem)

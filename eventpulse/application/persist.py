@@ -1,0 +1,233 @@
+"""Persist use case: the worker's loop from the ingest stream into the event store.
+
+Order per batch (invariant 2): decode → one idempotent insert → XACK → evaluation hook.
+Nothing is acknowledged before its insert committed, so a worker killed at any instant loses
+nothing: its pending entries are re-read at start-up or claimed by another worker. Items that
+can never be stored go to the dead-letter stream with the reason, and the rest of their batch
+proceeds; entries delivered more than `max_deliveries` times (they keep killing workers) too.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventpulse.application.event_codec import decode_entry, encode_event, event_record
+from eventpulse.application.ports import EventStore, IngestStream, RejectedEvents, StreamEntry
+from eventpulse.domain.errors import StoreUnavailable, StreamUnavailable
+from eventpulse.domain.events import Event
+
+log = logging.getLogger("eventpulse.worker")
+
+OnPersisted = Callable[[Sequence[Event]], None]
+"""The evaluation hook: receives, after XACK, only the events this batch newly inserted."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersistPolicy:
+    read_count: int = 100
+    block_ms: int = 500
+    max_deliveries: int = 5
+    claim_every_s: float = 5.0
+    trim_every_s: float = 5.0
+    retry_initial_s: float = 0.1
+    retry_max_s: float = 5.0
+
+
+@dataclass(slots=True)
+class PersistStats:
+    batches: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    redelivered: int = 0
+    hook_errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _DeadLetter:
+    entry_id: str
+    data: bytes | None
+    error: str
+    deliveries: int
+
+
+class Persister:
+    def __init__(
+        self,
+        stream: IngestStream,
+        store: EventStore,
+        policy: PersistPolicy,
+        on_persisted: OnPersisted | None = None,
+    ) -> None:
+        self._stream = stream
+        self._store = store
+        self._policy = policy
+        self._on_persisted = on_persisted
+        self.stats = PersistStats()
+
+    def run(self, stop: threading.Event) -> PersistStats:
+        """Consume until `stop` is set; the batch in hand is finished (inserted and acked) first."""
+        drain_pending = True
+        next_claim = next_trim = time.monotonic()
+        backoff = _Backoff(self._policy)
+        while not stop.is_set():
+            try:
+                if drain_pending:
+                    self._drain_own_pending(stop)
+                    drain_pending = False
+                now = time.monotonic()
+                if now >= next_claim:
+                    self._handle_claimed(stop)
+                    next_claim = now + self._policy.claim_every_s
+                if now >= next_trim:
+                    self._stream.trim_acknowledged()
+                    next_trim = now + self._policy.trim_every_s
+                entries = self._stream.read_new(self._policy.read_count, self._policy.block_ms)
+                if entries:
+                    self.handle(entries, stop)
+                backoff.reset()
+            except StreamUnavailable as exc:
+                log.warning("ingest stream unavailable, retrying: %s", exc)
+                drain_pending = True
+                backoff.wait(stop)
+        log.info("worker stopped: %s", self.stats)
+        return self.stats
+
+    def handle(self, entries: Sequence[StreamEntry], stop: threading.Event) -> bool:
+        """Store one batch and acknowledge it; False if shutdown interrupted it (nothing acked)."""
+        events: list[Event] = []
+        dead: list[_DeadLetter] = []
+        for entry in entries:
+            if entry.deliveries > self._policy.max_deliveries:
+                reason = f"delivered {entry.deliveries} times without being acknowledged"
+                dead.append(_DeadLetter(entry.entry_id, entry.data, reason, entry.deliveries))
+                continue
+            good, bad = decode_entry(entry.data)
+            events.extend(good)
+            dead.extend(_DeadLetter(entry.entry_id, b.raw, b.error, entry.deliveries) for b in bad)
+        inserted = self._insert(events, dead, entries, stop)
+        if inserted is None:
+            return False
+        for letter in dead:
+            self._stream.dead_letter(letter.entry_id, letter.data, letter.error, letter.deliveries)
+        self._stream.ack([entry.entry_id for entry in entries])
+        fresh = _newly_inserted(events, inserted)
+        self._count(entries, events, fresh, dead)
+        self._evaluate(fresh)
+        return True
+
+    def _drain_own_pending(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            entries = self._stream.read_own_pending(self._policy.read_count)
+            if not entries:
+                return
+            log.info("re-reading %d entries left pending by this consumer", len(entries))
+            if not self.handle(entries, stop):
+                return
+
+    def _handle_claimed(self, stop: threading.Event) -> None:
+        entries = self._stream.claim_abandoned(self._policy.read_count)
+        if entries:
+            log.info("claimed %d entries idle on other consumers", len(entries))
+            self.handle(entries, stop)
+
+    def _insert(
+        self,
+        events: list[Event],
+        dead: list[_DeadLetter],
+        entries: Sequence[StreamEntry],
+        stop: threading.Event,
+    ) -> set[UUID] | None:
+        if not events:
+            return set()
+        try:
+            return self._insert_retrying(events, stop)
+        except RejectedEvents as exc:
+            log.warning("batch refused by the store (%s); inserting its events one by one", exc)
+        owner = {
+            event.event_id: entry for entry in entries for event in decode_entry(entry.data)[0]
+        }
+        inserted: set[UUID] = set()
+        for event in events:
+            try:
+                done = self._insert_retrying([event], stop)
+            except RejectedEvents as exc:
+                entry = owner[event.event_id]
+                dead.append(
+                    _DeadLetter(
+                        entry.entry_id,
+                        encode_event(event_record(event)),
+                        f"refused by the store: {exc}",
+                        entry.deliveries,
+                    )
+                )
+                continue
+            if done is None:
+                return None
+            inserted |= done
+        return inserted
+
+    def _insert_retrying(self, events: list[Event], stop: threading.Event) -> set[UUID] | None:
+        backoff = _Backoff(self._policy)
+        while True:
+            try:
+                return self._store.insert_new(events)
+            except StoreUnavailable as exc:
+                log.warning("event store unavailable, retrying (nothing acknowledged): %s", exc)
+                if not backoff.wait(stop):
+                    return None
+
+    def _evaluate(self, fresh: list[Event]) -> None:
+        if not fresh or self._on_persisted is None:
+            return
+        try:
+            self._on_persisted(fresh)
+        except Exception:
+            # Persistence is done and acknowledged; evaluation trouble never undoes it.
+            self.stats.hook_errors += 1
+            log.exception("evaluation hook failed for %d events", len(fresh))
+
+    def _count(
+        self,
+        entries: Sequence[StreamEntry],
+        events: list[Event],
+        fresh: list[Event],
+        dead: list[_DeadLetter],
+    ) -> None:
+        self.stats.batches += 1
+        self.stats.inserted += len(fresh)
+        self.stats.duplicates += len(events) - len(fresh)
+        self.stats.dead_lettered += len(dead)
+        self.stats.redelivered += sum(1 for entry in entries if entry.deliveries > 1)
+
+
+def _newly_inserted(events: list[Event], inserted: set[UUID]) -> list[Event]:
+    fresh: list[Event] = []
+    for event in events:
+        if event.event_id in inserted:
+            inserted.discard(event.event_id)  # an id repeated within the batch counts once
+            fresh.append(event)
+    return fresh
+
+
+class _Backoff:
+    """Exponential backoff with jitter that a stop request interrupts."""
+
+    def __init__(self, policy: PersistPolicy) -> None:
+        self._policy = policy
+        self._delay = policy.retry_initial_s
+
+    def reset(self) -> None:
+        self._delay = self._policy.retry_initial_s
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Sleep the next delay; False when stop was requested meanwhile."""
+        delay = self._delay * random.uniform(0.5, 1.0)
+        self._delay = min(self._delay * 2, self._policy.retry_max_s)
+        return not stop.wait(delay)

@@ -1,0 +1,69 @@
+"""The ports the use cases need. Infrastructure adapters satisfy them structurally."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from eventpulse.domain.errors import EventPulseError
+from eventpulse.domain.events import Event
+
+
+class EventQueue(Protocol):
+    """The durable buffer the API writes to (Redis Stream `{ns}:events`).
+
+    `append` returns only once the buffer confirmed the write of *all* given events, or raises
+    `StreamUnavailable` / `StreamBackpressure` having accepted none of them.
+    """
+
+    async def append(self, encoded_events: Sequence[bytes]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    """One entry of the ingest stream as a consumer sees it."""
+
+    entry_id: str
+    data: bytes | None
+    deliveries: int
+
+
+class IngestStream(Protocol):
+    """The worker's side of the ingest stream (one consumer in the `persisters` group)."""
+
+    def read_own_pending(self, count: int) -> list[StreamEntry]: ...
+
+    def read_new(self, count: int, block_ms: int) -> list[StreamEntry]: ...
+
+    def claim_abandoned(self, count: int) -> list[StreamEntry]: ...
+
+    def ack(self, entry_ids: Sequence[str]) -> None: ...
+
+    def dead_letter(
+        self, entry_id: str, data: bytes | None, error: str, deliveries: int
+    ) -> None: ...
+
+    def trim_acknowledged(self) -> int: ...
+
+
+class EventStore(Protocol):
+    """The source of truth (PostgreSQL `events`).
+
+    `insert_new` is idempotent on `event_id` and returns the ids it newly inserted. It raises
+    `StoreUnavailable` for transient trouble (nothing committed) and `RejectedEvents` when the
+    data itself cannot be stored.
+    """
+
+    def insert_new(self, events: Sequence[Event]) -> set[UUID]: ...
+
+
+class EventReader(Protocol):
+    """Read access to stored events (the API's query side)."""
+
+    async def get(self, event_id: UUID) -> Event | None: ...
+
+
+class RejectedEvents(EventPulseError):
+    """The store refused the data of a batch (not a transient failure); the message says why."""

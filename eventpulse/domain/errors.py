@@ -1,0 +1,59 @@
+"""One root for every error the product raises on purpose; one subclass per meaning.
+
+The HTTP layer maps these to status codes in one place (`interfaces/http/errors.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """What is wrong with one field of an input document (`field` is a dotted path)."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class EventPulseError(Exception):
+    """Base of every deliberate EventPulse error."""
+
+
+class InvalidInput(EventPulseError):
+    """An input document is invalid; `errors` name the fields at fault."""
+
+    def __init__(self, errors: list[FieldError], message: str = "invalid input") -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class PayloadTooLarge(EventPulseError):
+    """A request body or a batch is above its configured limit."""
+
+
+class NotFound(EventPulseError):
+    """The requested resource does not exist."""
+
+
+class StreamUnavailable(EventPulseError):
+    """The ingest stream (Redis) cannot confirm a write right now; nothing was accepted."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StreamBackpressure(EventPulseError):
+    """The ingest stream is above its high-water mark; producers should slow down."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(EventPulseError):
+    """PostgreSQL cannot be reached right now."""

@@ -1,0 +1,1 @@
+"""Adapters: Redis Streams, PostgreSQL, embedded local servers, settings."""

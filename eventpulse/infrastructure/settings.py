@@ -1,0 +1,55 @@
+"""The one configuration object, read from `EVENTPULSE_*` environment variables.
+
+Built once by each process's composition root and passed down; never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EVENTPULSE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL DSN; unset → embedded PostgreSQL under home"
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset → embedded Redis (AOF on) under home"
+    )
+    home: Path = Path(".eventpulse")
+    namespace: str = Field(default="ep", pattern=r"^[A-Za-z0-9_.:{}-]+$")
+    api_url: str = "http://127.0.0.1:8000"
+    notifications: Path = Path("data/notifications.yaml")
+
+    # Ingestion limits (the API answers 413/422 beyond them).
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_batch_events: int = 10_000
+    max_event_bytes: int = 64 * 1024
+    # Backpressure: above this many stream entries the API answers 429 with Retry-After.
+    stream_high_water: int = 200_000
+    # Events per stream entry when the API groups concurrent writes.
+    max_entry_events: int = 500
+
+    # Worker tuning.
+    worker_read_count: int = 100
+    worker_block_ms: int = 500
+    worker_max_deliveries: int = 5
+    worker_claim_idle_ms: int = 30_000
+    worker_claim_every_s: float = 5.0
+    worker_trim_every_s: float = 5.0
+
+    @property
+    def stream_key(self) -> str:
+        return f"{self.namespace}:events"
+
+    @property
+    def dead_letter_key(self) -> str:
+        return f"{self.namespace}:events:dead"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None

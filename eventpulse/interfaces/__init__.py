@@ -1,0 +1,1 @@
+"""Edges of the product: HTTP/WebSocket (FastAPI) and the command line."""

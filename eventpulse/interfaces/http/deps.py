@@ -1,0 +1,39 @@
+"""Request dependencies, taken from the composition root's objects on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from eventpulse.application.ingest import IngestEvents
+from eventpulse.application.ports import EventReader
+
+
+class Probe(Protocol):
+    async def __call__(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    max_body_bytes: int
+    max_batch_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """Everything the routers need; built by `app.create_app`'s lifespan or given by tests."""
+
+    ingest: IngestEvents
+    events: EventReader
+    limits: HttpLimits
+    probes: dict[str, Probe]
+
+
+def _services(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+Services = Annotated[ApiServices, Depends(_services)]

@@ -1,0 +1,78 @@
+"""Shapes of the HTTP API's documents: validation of input, and response models for OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Required
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, TypeAdapter
+from typing_extensions import TypedDict
+
+from eventpulse.domain.events import MAX_NAME_LENGTH
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]
+
+
+class EventIn(TypedDict, total=False):
+    """An event as producers send it. Validated into a plain dict (cheap: no model objects)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    event_id: UUID | None
+    event_type: Required[Name]
+    source: Required[Name]
+    timestamp: AwareDatetime | None
+    payload: dict[str, Any]
+
+
+EVENT_IN = TypeAdapter(EventIn)
+EVENT_LIST_IN = TypeAdapter(list[EventIn])
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    errors: list[FieldErrorOut] = []
+
+
+class AcceptedOut(BaseModel):
+    event_id: UUID
+    status: Literal["accepted"] = "accepted"
+
+
+class RejectedItemOut(BaseModel):
+    index: int
+    errors: list[FieldErrorOut]
+
+
+class BatchAcceptedOut(BaseModel):
+    accepted: int
+    event_ids: list[UUID]
+    rejected: list[RejectedItemOut]
+
+
+class BatchRejectedOut(BatchAcceptedOut):
+    detail: str
+
+
+class EventOut(BaseModel):
+    event_id: UUID
+    event_type: str
+    source: str
+    timestamp: datetime
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str]

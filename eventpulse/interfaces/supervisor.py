@@ -1,0 +1,126 @@
+"""`eventpulse up`: every process of the product on one machine, in the foreground.
+
+The supervisor owns the embedded servers (when no URLs are configured), applies migrations,
+then runs the API and the workers as child processes in their own sessions, so that Ctrl-C
+reaches only the supervisor, which stops them in order: API first (no new events), then the
+workers (they finish and acknowledge their batch), then the servers. A child that dies on its
+own is restarted with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from types import FrameType
+
+from eventpulse.infrastructure import schema
+from eventpulse.infrastructure.settings import Settings
+from eventpulse.interfaces.local_services import child_environment, with_servers
+
+log = logging.getLogger("eventpulse.up")
+
+_STOP_TIMEOUT_S = 20.0
+_MAX_RESTART_DELAY_S = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    restart_at: float = 0.0
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "eventpulse", *self.argv],
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+
+    def stop(self, deadline: float) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", self.name)
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+
+def run_up(settings: Settings, options: UpOptions) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum: int, _: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    with ExitStack() as stack:
+        settings = with_servers(settings, stack)
+        assert settings.database_url is not None
+        schema.upgrade(settings.database_url)
+        env = child_environment(settings)
+        api = Child("api", ["api", "--host", options.host, "--port", str(options.port)], env=env)
+        workers = [
+            Child(f"worker-{i}", ["worker", "--consumer", f"worker-{i}"], env=env)
+            for i in range(1, options.workers + 1)
+        ]
+        children = [api, *workers]
+        for child in children:
+            child.start()
+        base = f"http://{options.host}:{options.port}"
+        print(
+            f"EventPulse is up: API {base}/api/v1  docs {base}/docs  ({options.workers} "
+            f"worker{'s' if options.workers != 1 else ''}; Ctrl-C stops everything)",
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            _restart_exited(children)
+        print("EventPulse: stopping…", flush=True)
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        api.stop(deadline)
+        for worker in workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.stop(deadline)
+    print("EventPulse: stopped.", flush=True)
+    return 0
+
+
+def _restart_exited(children: list[Child]) -> None:
+    now = time.monotonic()
+    for child in children:
+        if child.process is None or child.process.poll() is None:
+            continue
+        if child.restart_at == 0.0:
+            delay = min(_MAX_RESTART_DELAY_S, 0.5 * 2**child.restarts)
+            log.warning(
+                "%s exited with %s; restarting in %.1fs",
+                child.name,
+                child.process.returncode,
+                delay,
+            )
+            child.restart_at = now + delay
+        elif now >= child.restart_at:
+            child.restarts += 1
+            child.restart_at = 0.0
+            child.start()
