@@ -128,8 +128,9 @@ class RedisIngestStream:
                 else:
                     floors.append(_id(info["last-delivered-id"]))
             floor = min(floors, key=_id_key)
-            # Approximate trimming removes whole radix-tree nodes strictly below `floor` only.
-            return int(self._client.xtrim(self._key, minid=floor, approximate=True))
+            # MINID removes entries strictly below `floor`; exact, so the stream length the API
+            # uses for backpressure is the real backlog (plus at most one acknowledged entry).
+            return int(self._client.xtrim(self._key, minid=floor, approximate=False))
 
     def _with_deliveries(self, claimed: list[Any]) -> list[StreamEntry]:
         first, last = _id(claimed[0][0]), _id(claimed[-1][0])
