@@ -52,7 +52,7 @@ def test_up_runs_everything_stops_every_child_and_keeps_state_across_restarts(
     assert "docs" in log.read_text()
 
     assert stop(up, stop_signal, timeout=60) == 0
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], f"still running after stop: {alive}"
     assert not (home / "postgres" / "postmaster.pid").exists()
 
