@@ -43,11 +43,29 @@ def join_events(encoded: list[bytes]) -> bytes:
     return b"[" + b",".join(encoded) + b"]"
 
 
-def storable_problem(encoded: bytes) -> str | None:
-    """Why PostgreSQL would refuse this encoded event, if it would (text cannot hold NUL)."""
-    if _NUL in encoded:
-        return "contains a NUL character (\\u0000), which cannot be stored"
+def nul_field(encoded: bytes, record: dict[str, Any]) -> str | None:
+    """The field of `record` holding a NUL character, which PostgreSQL text cannot store.
+
+    `encoded` is the record as `encode_event` wrote it: orjson escapes NUL as `\\u0000`, so
+    the byte search rules out almost every event at once; only a hit (which may also be an
+    escaped backslash followed by `u0000`) walks the record.
+    """
+    if _NUL not in encoded:
+        return None
+    for name in ("event_type", "source", "payload"):
+        if _holds_nul(record.get(name)):
+            return name
     return None
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +110,26 @@ def _event_from_item(item: Any) -> Event:
     if not isinstance(payload, dict):
         raise TypeError("payload is not a JSON object")
     return Event(
-        event_id=UUID(item["event_id"]),
+        event_id=UUID(_text(item["event_id"], "event_id")),
         event_type=event_type,
         source=source,
-        ts=_utc(item["timestamp"]),
+        ts=_utc(item["timestamp"], "timestamp"),
         payload=payload,
-        received_at=_utc(item["received_at"]),
+        received_at=_utc(item["received_at"], "received_at"),
     )
 
 
-def _utc(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text)
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is not a string")
+    return value
+
+
+def _utc(text: Any, name: str) -> datetime:
+    parsed = datetime.fromisoformat(_text(text, name))
     if parsed.tzinfo is None:
-        raise ValueError(f"timestamp without offset: {text!r}")
-    return parsed.astimezone(UTC)
+        raise ValueError(f"{name}: timestamp without offset: {text!r}")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{name}: timestamp out of range in UTC: {text!r}") from None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventpulse.application.event_codec import encode_event, storable_problem
+from eventpulse.application.event_codec import encode_event, nul_field
 from eventpulse.application.ports import EventQueue
 from eventpulse.domain.errors import FieldError
 
@@ -56,14 +56,13 @@ class IngestEvents:
         received_at = self._clock()
         for index, record in records:
             event_id = record.get("event_id") or self._new_id()
-            timestamp = record.get("timestamp")
             record["event_id"] = event_id
-            record["timestamp"] = received_at if timestamp is None else timestamp.astimezone(UTC)
             record["received_at"] = received_at
             if record.get("payload") is None:
                 record["payload"] = {}
-            data = encode_event(record)
-            problem = self._problem(record, data)
+            problem = _normalise_timestamp(record, received_at)
+            data = encode_event(record) if problem is None else b""
+            problem = problem or self._problem(record, data)
             if problem is not None:
                 outcome.rejected.append((index, [problem]))
                 continue
@@ -79,10 +78,17 @@ class IngestEvents:
                 "payload",
                 f"event is {len(data)} bytes encoded; the limit is {self._limits.max_event_bytes}",
             )
-        problem = storable_problem(data)
-        if problem is None:
+        field_name = nul_field(data, record)
+        if field_name is None:
             return None
-        for name in ("event_type", "source"):
-            if "\x00" in record[name]:
-                return FieldError(name, problem)
-        return FieldError("payload", problem)
+        return FieldError(field_name, "contains a NUL character (\\u0000), which cannot be stored")
+
+
+def _normalise_timestamp(record: dict[str, Any], received_at: datetime) -> FieldError | None:
+    """Event time in UTC; the receive time when the producer sent none."""
+    timestamp = record.get("timestamp")
+    try:
+        record["timestamp"] = received_at if timestamp is None else timestamp.astimezone(UTC)
+    except OverflowError:
+        return FieldError("timestamp", "out of range once converted to UTC")
+    return None

@@ -55,6 +55,7 @@ class _DeadLetter:
     data: bytes | None
     error: str
     deliveries: int
+    refused_by_store: bool = False
 
 
 class Persister:
@@ -79,15 +80,17 @@ class Persister:
         while not stop.is_set():
             try:
                 if drain_pending:
-                    self._drain_own_pending(stop)
                     drain_pending = False
+                    self._drain_own_pending(stop)
                 now = time.monotonic()
-                if now >= next_claim:
-                    self._handle_claimed(stop)
+                if now >= next_claim and not stop.is_set():
                     next_claim = now + self._policy.claim_every_s
+                    self._handle_claimed(stop)
+                if stop.is_set():  # a stop during the steps above ends reading at once
+                    break
                 if now >= next_trim:
-                    self._stream.trim_acknowledged()
                     next_trim = now + self._policy.trim_every_s
+                    self._stream.trim_acknowledged()
                 entries = self._stream.read_new(self._policy.read_count, self._policy.block_ms)
                 if entries:
                     self.handle(entries, stop)
@@ -165,6 +168,7 @@ class Persister:
                         encode_event(event_record(event)),
                         f"refused by the store: {exc}",
                         entry.deliveries,
+                        refused_by_store=True,
                     )
                 )
                 continue
@@ -202,7 +206,8 @@ class Persister:
     ) -> None:
         self.stats.batches += 1
         self.stats.inserted += len(fresh)
-        self.stats.duplicates += len(events) - len(fresh)
+        refused = sum(1 for letter in dead if letter.refused_by_store)
+        self.stats.duplicates += len(events) - len(fresh) - refused
         self.stats.dead_lettered += len(dead)
         self.stats.redelivered += sum(1 for entry in entries if entry.deliveries > 1)
 

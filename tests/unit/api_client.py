@@ -1,0 +1,51 @@
+"""The HTTP API over fakes: a real IngestEvents on a fake queue, a fake reader, given probes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+
+from starlette.exceptions import StarletteDeprecationWarning
+
+from eventpulse.application.ingest import IngestEvents, IngestLimits
+from eventpulse.infrastructure.settings import Settings
+from eventpulse.interfaces.http.app import create_app
+from eventpulse.interfaces.http.deps import ApiServices, HttpLimits, Probe
+from tests.unit.fakes import T0, FakeQueue, FakeReader
+
+with warnings.catch_warnings():
+    # Starlette 1.x asks for the `httpx2` package and warns at import when it falls back to
+    # `httpx` (which pyproject installs); the fallback works, and warnings are errors here.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient as TestClient
+
+SETTINGS = Settings(database_url="postgresql://unused", redis_url="redis://unused")
+MAX_BODY_BYTES = 4096
+MAX_BATCH_EVENTS = 8
+MAX_EVENT_BYTES = 1024
+
+
+async def healthy() -> None:
+    return None
+
+
+def _clock() -> datetime:
+    return T0
+
+
+@contextmanager
+def serve(
+    queue: FakeQueue | None = None,
+    reader: FakeReader | None = None,
+    probes: Mapping[str, Probe] | None = None,
+) -> Iterator[TestClient]:
+    services = ApiServices(
+        ingest=IngestEvents(queue or FakeQueue(), IngestLimits(MAX_EVENT_BYTES), clock=_clock),
+        events=reader or FakeReader(),
+        limits=HttpLimits(MAX_BODY_BYTES, MAX_BATCH_EVENTS),
+        probes=dict(probes or {"redis": healthy, "postgres": healthy}),
+    )
+    with TestClient(create_app(SETTINGS, services=services)) as client:
+        yield client
