@@ -152,25 +152,25 @@ class Persister:
         try:
             return self._insert_retrying(events, stop)
         except RejectedEvents as exc:
-            log.warning("batch refused by the store (%s); inserting its events one by one", exc)
+            log.warning("batch refused by the store (%s); isolating the refused events", exc)
         owner = {
             event.event_id: entry for entry in entries for event in decode_entry(entry.data)[0]
         }
         inserted: set[UUID] = set()
-        for event in events:
+        # Bisect: halves that insert cleanly are done in one statement each, so isolating k
+        # refused events among n costs O(k log n) statements rather than n.
+        pending = [events[: len(events) // 2], events[len(events) // 2 :]]
+        while pending:
+            part = pending.pop()
+            if not part:
+                continue
             try:
-                done = self._insert_retrying([event], stop)
+                done = self._insert_retrying(part, stop)
             except RejectedEvents as exc:
-                entry = owner[event.event_id]
-                dead.append(
-                    _DeadLetter(
-                        entry.entry_id,
-                        encode_event(event_record(event)),
-                        f"refused by the store: {exc}",
-                        entry.deliveries,
-                        refused_by_store=True,
-                    )
-                )
+                if len(part) > 1:
+                    pending += [part[: len(part) // 2], part[len(part) // 2 :]]
+                    continue
+                dead.append(_refused(owner[part[0].event_id], part[0], str(exc)))
                 continue
             if done is None:
                 return None
@@ -210,6 +210,16 @@ class Persister:
         self.stats.duplicates += len(events) - len(fresh) - refused
         self.stats.dead_lettered += len(dead)
         self.stats.redelivered += sum(1 for entry in entries if entry.deliveries > 1)
+
+
+def _refused(entry: StreamEntry, event: Event, error: str) -> _DeadLetter:
+    return _DeadLetter(
+        entry.entry_id,
+        encode_event(event_record(event)),
+        f"refused by the store: {error}",
+        entry.deliveries,
+        refused_by_store=True,
+    )
 
 
 def _newly_inserted(events: list[Event], inserted: set[UUID]) -> list[Event]:

@@ -149,7 +149,8 @@ def test_a_refused_event_alone_is_dead_lettered_and_the_rest_of_the_batch_is_sto
     assert worker.stream.acked == ["1-0", "2-0"]
     assert worker.hook.calls == [ids_of([a, c])]
     assert [step[0] for step in worker.journal] == [
-        *["insert"] * 4,  # the batch, then each event alone
+        # the batch [a, refused, c]; halves [refused, c] → [c], [refused]; then [a]
+        *["insert"] * 5,
         "dead_letter",
         "ack",
         "hook",
