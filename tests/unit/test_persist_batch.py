@@ -257,3 +257,18 @@ def test_stats_count_batches_inserts_and_redeliveries() -> None:
     stats = worker.persister.stats
     assert (stats.batches, stats.inserted, stats.duplicates) == (2, 3, 0)
     assert (stats.redelivered, stats.dead_lettered, stats.hook_errors) == (1, 1, 0)
+
+
+def test_isolating_refused_events_takes_a_logarithmic_number_of_inserts() -> None:
+    records = [wire_record() for _ in range(1024)]
+    refused = [records[100]["event_id"], records[900]["event_id"]]
+    worker = Worker(refused=refused)
+
+    worker.handle(entry("1-0", *records))
+
+    inserts = sum(1 for step in worker.journal if step[0] == "insert")
+    assert inserts <= 1 + 2 * 2 * 10  # the batch, then two paths of depth log2(1024)
+    assert len(worker.store.rows) == 1022
+    assert sorted(letter.event["event_id"] for letter in worker.stream.dead) == sorted(
+        str(i) for i in refused
+    )
