@@ -21,7 +21,6 @@ from benchmarks.environment import Process, product
 from benchmarks.profiling import profiled
 from benchmarks.report import Row
 from eventpulse.application.event_codec import ENTRY_FIELD, decode_entry
-from eventpulse.infrastructure.postgres_events import event_columns
 from eventpulse.infrastructure.redis_stream import GROUP
 
 CONSUMER = "bench-worker"
@@ -127,12 +126,7 @@ def _codec_costs(ctx: Context, entries: list[bytes]) -> None:
     start = time.perf_counter()
     events = [event for entry in entries for event in decode_entry(entry)[0]]
     decoded = time.perf_counter()
-    size = ctx.config.worker_batch_events
-    for i in range(0, len(events), size):
-        event_columns(events[i : i + size])
-    columns = time.perf_counter()
     per_k = 1000 / max(1, len(events))
     ctx.results.details["worker CPU per 1,000 events (in-process)"] = (
-        f"decode_entry {(decoded - start) * per_k * 1000:.2f} ms, "
-        f"event_columns {(columns - decoded) * per_k * 1000:.2f} ms"
+        f"decode_entry {(decoded - start) * per_k * 1000:.2f} ms"
     )

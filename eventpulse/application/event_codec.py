@@ -91,15 +91,16 @@ def decode_entry(data: bytes | None) -> tuple[list[Event], list[UndecodableEvent
         return [], [UndecodableEvent(data, "entry is not a JSON array of events")]
     events: list[Event] = []
     bad: list[UndecodableEvent] = []
+    received: dict[str, datetime] = {}  # the events of one request share their receive time
     for item in items:
         try:
-            events.append(_event_from_item(item))
+            events.append(_event_from_item(item, received))
         except (KeyError, TypeError, ValueError) as exc:
             bad.append(UndecodableEvent(orjson.dumps(item), f"invalid event: {exc!r}"))
     return events, bad
 
 
-def _event_from_item(item: Any) -> Event:
+def _event_from_item(item: Any, received: dict[str, datetime]) -> Event:
     if not isinstance(item, dict):
         raise TypeError("event is not a JSON object")
     event_type, source, payload = item["event_type"], item["source"], item["payload"]
@@ -115,7 +116,7 @@ def _event_from_item(item: Any) -> Event:
         source=source,
         ts=_utc(item["timestamp"], "timestamp"),
         payload=payload,
-        received_at=_utc(item["received_at"], "received_at"),
+        received_at=_received_at(item["received_at"], received),
     )
 
 
@@ -125,8 +126,17 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
+def _received_at(text: Any, seen: dict[str, datetime]) -> datetime:
+    if isinstance(text, str) and text in seen:
+        return seen[text]
+    parsed = seen[text] = _utc(text, "received_at")
+    return parsed
+
+
 def _utc(text: Any, name: str) -> datetime:
     parsed = datetime.fromisoformat(_text(text, name))
+    if parsed.tzinfo is UTC:  # what the API writes: no conversion needed
+        return parsed
     if parsed.tzinfo is None:
         raise ValueError(f"{name}: timestamp without offset: {text!r}")
     try:

@@ -14,7 +14,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventpulse.application.event_codec import decode_entry, encode_event, event_record
@@ -23,6 +25,7 @@ from eventpulse.domain.errors import StoreUnavailable, StreamUnavailable
 from eventpulse.domain.events import Event
 
 log = logging.getLogger("eventpulse.worker")
+_T = TypeVar("_T")
 
 OnPersisted = Callable[[Sequence[Event]], None]
 """The evaluation hook: receives, after XACK, only the events this batch newly inserted."""
@@ -37,6 +40,7 @@ class PersistPolicy:
     trim_every_s: float = 5.0
     retry_initial_s: float = 0.1
     retry_max_s: float = 5.0
+    read_ahead: bool = True
 
 
 @dataclass(slots=True)
@@ -47,6 +51,13 @@ class PersistStats:
     dead_lettered: int = 0
     redelivered: int = 0
     hook_errors: int = 0
+
+
+@dataclass(slots=True)
+class _Batch:
+    entries: Sequence[StreamEntry]
+    events: list[Event] = field(default_factory=list)
+    dead: list[_DeadLetter] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +84,25 @@ class Persister:
         self.stats = PersistStats()
 
     def run(self, stop: threading.Event) -> PersistStats:
-        """Consume until `stop` is set; the batch in hand is finished (inserted and acked) first."""
+        """Consume until `stop` is set; batches already read are stored and acked first."""
+        reader: Executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+            if self._policy.read_ahead
+            else _Inline()
+        )
+        with reader:
+            self._run(stop, reader)
+        log.info("worker stopped: %s", self.stats)
+        return self.stats
+
+    def _run(self, stop: threading.Event, reader: Executor) -> None:
+        # While batch N is inserted, batch N+1 is read and decoded on the read-ahead thread:
+        # PostgreSQL works on one core while Python decodes on the other. At most two batches
+        # are pending for this consumer; both are finished before a stop returns.
         drain_pending = True
         next_claim = next_trim = time.monotonic()
         backoff = _Backoff(self._policy)
+        ahead: Future[_Batch] | None = None
         while not stop.is_set():
             try:
                 if drain_pending:
@@ -91,39 +117,62 @@ class Persister:
                 if now >= next_trim:
                     next_trim = now + self._policy.trim_every_s
                     self._stream.trim_acknowledged()
-                entries = self._stream.read_new(self._policy.read_count, self._policy.block_ms)
-                if entries:
-                    self.handle(entries, stop)
+                batch = (ahead or reader.submit(self._read_and_decode)).result()
+                ahead = None if stop.is_set() else reader.submit(self._read_and_decode)
+                if batch.entries:
+                    self._commit(batch, stop)
                 backoff.reset()
             except StreamUnavailable as exc:
                 log.warning("ingest stream unavailable, retrying: %s", exc)
+                ahead = None
                 drain_pending = True
                 backoff.wait(stop)
-        log.info("worker stopped: %s", self.stats)
-        return self.stats
+        self._finish_read_ahead(ahead, stop)
+
+    def _finish_read_ahead(self, ahead: Future[_Batch] | None, stop: threading.Event) -> None:
+        if ahead is None or ahead.cancel():  # not started: nothing was read
+            return
+        try:
+            batch = ahead.result()
+        except StreamUnavailable:
+            return  # nothing was read, or it stays pending and is re-read later
+        if batch.entries:
+            # `stop` is set: a healthy store commits at once, an unavailable one is not waited
+            # for (the batch stays pending and is re-read later).
+            self._commit(batch, stop)
 
     def handle(self, entries: Sequence[StreamEntry], stop: threading.Event) -> bool:
         """Store one batch and acknowledge it; False if shutdown interrupted it (nothing acked)."""
-        events: list[Event] = []
-        dead: list[_DeadLetter] = []
+        return self._commit(self._decode(entries), stop)
+
+    def _decode(self, entries: Sequence[StreamEntry]) -> _Batch:
+        batch = _Batch(entries)
         for entry in entries:
             if entry.deliveries > self._policy.max_deliveries:
                 reason = f"delivered {entry.deliveries} times without being acknowledged"
-                dead.append(_DeadLetter(entry.entry_id, entry.data, reason, entry.deliveries))
+                batch.dead.append(_DeadLetter(entry.entry_id, entry.data, reason, entry.deliveries))
                 continue
             good, bad = decode_entry(entry.data)
-            events.extend(good)
-            dead.extend(_DeadLetter(entry.entry_id, b.raw, b.error, entry.deliveries) for b in bad)
-        inserted = self._insert(events, dead, entries, stop)
+            batch.events.extend(good)
+            batch.dead.extend(
+                _DeadLetter(entry.entry_id, b.raw, b.error, entry.deliveries) for b in bad
+            )
+        return batch
+
+    def _commit(self, batch: _Batch, stop: threading.Event) -> bool:
+        inserted = self._insert(batch.events, batch.dead, batch.entries, stop)
         if inserted is None:
             return False
-        for letter in dead:
+        for letter in batch.dead:
             self._stream.dead_letter(letter.entry_id, letter.data, letter.error, letter.deliveries)
-        self._stream.ack([entry.entry_id for entry in entries])
-        fresh = _newly_inserted(events, inserted)
-        self._count(entries, events, fresh, dead)
+        self._stream.ack([entry.entry_id for entry in batch.entries])
+        fresh = _newly_inserted(batch.events, inserted)
+        self._count(batch.entries, batch.events, fresh, batch.dead)
         self._evaluate(fresh)
         return True
+
+    def _read_and_decode(self) -> _Batch:
+        return self._decode(self._stream.read_new(self._policy.read_count, self._policy.block_ms))
 
     def _drain_own_pending(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -229,6 +278,28 @@ def _newly_inserted(events: list[Event], inserted: set[UUID]) -> list[Event]:
             inserted.discard(event.event_id)  # an id repeated within the batch counts once
             fresh.append(event)
     return fresh
+
+
+class _Inline(Executor):
+    """`read_ahead=False`: each read runs when its result is asked for, on the calling thread,
+    so the calls happen in one fixed order (read, commit, read, commit…)."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        return _Deferred(lambda: fn(*args, **kwargs))
+
+
+class _Deferred(Future[_T]):
+    def __init__(self, call: Callable[[], _T]) -> None:
+        super().__init__()
+        self._call = call
+
+    def result(self, timeout: float | None = None) -> _T:
+        if not self.done():
+            try:
+                self.set_result(self._call())
+            except Exception as exc:
+                self.set_exception(exc)
+        return super().result(timeout)
 
 
 class _Backoff:

@@ -11,8 +11,10 @@ from eventpulse.application.ports import StreamEntry
 from eventpulse.domain.errors import StreamUnavailable
 from tests.unit.fakes import FakeStore, FakeStream, HookRecorder, Journal, entry, wire_record
 
-# Claims and trims come due once per run (at the start); retries wait a fraction of a millisecond.
+# Claims and trims come due once per run (at the start); retries wait a fraction of a millisecond;
+# no read-ahead thread, so the journal of calls has one order (read-ahead has its own tests).
 POLICY = PersistPolicy(
+    read_ahead=False,
     max_deliveries=3,
     claim_every_s=3600,
     trim_every_s=3600,
@@ -89,7 +91,7 @@ def test_the_loop_drains_own_pending_entries_then_claims_then_reads_new_ones() -
 def test_the_loop_keeps_draining_until_no_own_entry_is_pending() -> None:
     pending = [entry(f"{n}-0", wire_record()) for n in range(1, 6)]
     stream, store = pipeline(pending=pending)
-    policy = PersistPolicy(read_count=2, claim_every_s=3600, trim_every_s=3600)
+    policy = PersistPolicy(read_count=2, claim_every_s=3600, trim_every_s=3600, read_ahead=False)
 
     run(stream, store, policy)
 
@@ -221,7 +223,7 @@ def test_a_store_outage_in_the_loop_delays_the_ack_until_the_insert_succeeds() -
 
 def test_with_zero_periods_every_read_is_preceded_by_a_claim_and_a_trim() -> None:
     stream, store = pipeline(new=[[], []])
-    policy = PersistPolicy(claim_every_s=0, trim_every_s=0)
+    policy = PersistPolicy(claim_every_s=0, trim_every_s=0, read_ahead=False)
 
     run(stream, store, policy)
 
@@ -241,3 +243,34 @@ def test_an_item_with_a_numeric_event_id_is_dead_lettered_and_its_neighbours_sto
     assert [letter.entry_id for letter in stream.dead] == ["1-0"]
     assert list(store.rows) == [good["event_id"]]
     assert stream.acked == ["1-0", "2-0"]
+
+
+READ_AHEAD = PersistPolicy(
+    claim_every_s=3600, trim_every_s=3600, retry_initial_s=0.0005, retry_max_s=0.001
+)
+
+
+def test_with_read_ahead_every_batch_is_stored_acknowledged_and_evaluated_once() -> None:
+    records = [wire_record() for _ in range(30)]
+    batches = [[entry(f"{i}-0", record)] for i, record in enumerate(records, start=1)]
+    stream, store = pipeline(new=batches)
+    hook = HookRecorder(stream.journal)
+
+    run(stream, store, READ_AHEAD, hook)
+
+    assert stream.acked == [f"{i}-0" for i in range(1, 31)]
+    assert stream.pending == {}
+    assert list(store.rows) == [r["event_id"] for r in records]
+    assert [event_id for call in hook.calls for event_id in call] == list(store.rows)
+
+
+def test_a_stop_still_stores_and_acknowledges_the_batch_already_read_ahead() -> None:
+    first, second = wire_record(), wire_record()
+    stream, store = pipeline(new=[[entry("1-0", first)], [entry("2-0", second)], []])
+    stream.stop_after_reads = 2  # the second read (the read-ahead) returns data, then stops
+
+    run(stream, store, READ_AHEAD)
+
+    assert stream.acked == ["1-0", "2-0"]
+    assert stream.pending == {}
+    assert names(stream.journal).count("read_new") == 2
