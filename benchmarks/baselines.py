@@ -3,7 +3,7 @@
 - XADD from redis-py pipelines, one event per entry and one `max_entry_events` array per entry
   (the product's entry format: field `e` holds a JSON array of encoded events).
 - Idempotent inserts of the worker's rows, in the worker's batch size, three ways:
-  `unnest` arrays (the product's statement), COPY into a staging table then INSERT … SELECT,
+  `unnest` arrays, COPY into a staging table then INSERT … SELECT,
   and pipelined executemany. Each batch reports the ids it newly inserted, as the worker needs.
 """
 
@@ -183,8 +183,8 @@ INSERTERS: dict[str, Inserter] = {
 }
 
 DESCRIPTIONS = {
-    "unnest": "INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING (product)",
-    "unnest-binary": "the product's unnest statement with %b (binary) instead of %s parameters",
+    "unnest": "INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING",
+    "unnest-binary": "the unnest statement with %b (binary) instead of %s parameters",
     "copy": "binary COPY → temp table, INSERT … SELECT ON CONFLICT DO NOTHING RETURNING",
     "executemany": "pipelined executemany of INSERT … ON CONFLICT DO NOTHING RETURNING",
 }

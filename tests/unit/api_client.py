@@ -40,6 +40,8 @@ def serve(
     queue: FakeQueue | None = None,
     reader: FakeReader | None = None,
     probes: Mapping[str, Probe] | None = None,
+    *,
+    fast_ingest: bool = True,
 ) -> Iterator[TestClient]:
     services = ApiServices(
         ingest=IngestEvents(queue or FakeQueue(), IngestLimits(MAX_EVENT_BYTES), clock=_clock),
@@ -47,5 +49,5 @@ def serve(
         limits=HttpLimits(MAX_BODY_BYTES, MAX_BATCH_EVENTS),
         probes=dict(probes or {"redis": healthy, "postgres": healthy}),
     )
-    with TestClient(create_app(SETTINGS, services=services)) as client:
+    with TestClient(create_app(SETTINGS, services=services, fast_ingest=fast_ingest)) as client:
         yield client

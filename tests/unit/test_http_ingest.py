@@ -23,9 +23,10 @@ def queue() -> FakeQueue:
     return FakeQueue()
 
 
-@pytest.fixture
-def client(queue: FakeQueue) -> Iterator[TestClient]:
-    with serve(queue) as client:
+@pytest.fixture(params=[True, False], ids=["fast-path", "fastapi-routes"])
+def client(queue: FakeQueue, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """Every ingestion test runs against both fronts: they must answer identically."""
+    with serve(queue, fast_ingest=request.param) as client:
         yield client
 
 

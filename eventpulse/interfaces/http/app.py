@@ -17,12 +17,18 @@ from eventpulse.infrastructure.redis_queue import RedisEventQueue
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.http import errors, events, health
 from eventpulse.interfaces.http.deps import ApiServices, HttpLimits
+from eventpulse.interfaces.http.fast_ingest import IngestFastPath
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, services: ApiServices | None = None) -> FastAPI:
-    """The ASGI app. Without `services`, real adapters are built from `settings` at start-up."""
+def create_app(
+    settings: Settings, services: ApiServices | None = None, *, fast_ingest: bool = True
+) -> FastAPI:
+    """The ASGI app. Without `services`, real adapters are built from `settings` at start-up.
+
+    `fast_ingest=False` leaves ingestion to the FastAPI routes (tests compare both fronts).
+    """
     lifespan = _static(services) if services is not None else _adapters(settings)
     app = FastAPI(
         title="EventPulse",
@@ -35,6 +41,8 @@ def create_app(settings: Settings, services: ApiServices | None = None) -> FastA
     api.include_router(health.router)
     app.include_router(api)
     errors.install(app)
+    if fast_ingest:
+        app.add_middleware(IngestFastPath, prefix=API_PREFIX)
     return app
 
 

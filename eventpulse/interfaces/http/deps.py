@@ -31,7 +31,8 @@ class ApiServices:
     probes: dict[str, Probe]
 
 
-def _services(request: Request) -> ApiServices:
+async def _services(request: Request) -> ApiServices:
+    # `async`: FastAPI runs a plain `def` dependency in a thread pool, on every request.
     services: ApiServices = request.app.state.services
     return services
 

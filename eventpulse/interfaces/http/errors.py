@@ -60,15 +60,31 @@ def _message(error: Any) -> str:
     return str(error["msg"])
 
 
+class BadBody(EventPulseError):
+    """A request body that cannot be read as JSON at all (HTTP-level: 400 or 415)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+def error_parts(exc: EventPulseError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, JSON body and headers of the answer to `exc` (the one mapping of the API)."""
+    if isinstance(exc, BadBody):
+        status = exc.status
+    else:
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    headers = {}
+    if status in (429, 503):
+        headers["Retry-After"] = str(getattr(exc, "retry_after", None) or 1)
+    errors = exc.errors if isinstance(exc, InvalidInput) else []
+    return status, error_body(str(exc), errors), headers
+
+
 async def _eventpulse_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, EventPulseError)
-    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-    headers = None
-    retry_after = getattr(exc, "retry_after", None)
-    if status in (429, 503):
-        headers = {"Retry-After": str(retry_after or 1)}
-    errors = exc.errors if isinstance(exc, InvalidInput) else []
-    return json_response(error_body(str(exc), errors), status, headers)
+    status, body, headers = error_parts(exc)
+    return json_response(body, status, headers)
 
 
 async def _request_validation_error(_: Request, exc: Exception) -> Response:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request
-from pydantic import ValidationError
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from eventpulse.application.ingest import IngestOutcome
-from eventpulse.domain.errors import FieldError, InvalidInput, NotFound, PayloadTooLarge
+from eventpulse.domain.errors import NotFound
 from eventpulse.interfaces.http.body import read_json
-from eventpulse.interfaces.http.deps import Services
-from eventpulse.interfaces.http.errors import field_errors, json_response
+from eventpulse.interfaces.http.deps import ApiServices, Services
+from eventpulse.interfaces.http.errors import json_response
+from eventpulse.interfaces.http.ingestion import accept_batch, accept_one
 from eventpulse.interfaces.http.schemas import (
     EVENT_IN,
-    EVENT_LIST_IN,
     AcceptedOut,
     BatchAcceptedOut,
     BatchRejectedOut,
@@ -46,15 +44,8 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
 )
 async def post_event(request: Request, services: Services) -> Response:
     """Answers 202 once the event is durably queued (Redis confirmed the write)."""
-    document = await read_json(request, services.limits.max_body_bytes)
-    try:
-        record = EVENT_IN.validate_python(document)
-    except ValidationError as exc:
-        raise InvalidInput(field_errors(exc)[None], "invalid event") from None
-    outcome = await services.ingest.submit([(0, cast(dict[str, Any], record))])
-    if outcome.rejected:
-        raise InvalidInput(outcome.rejected[0][1], "invalid event")
-    return json_response({"event_id": outcome.event_ids[0], "status": "accepted"}, 202)
+    status, body = await accept_one(services, await _body(request, services))
+    return json_response(body, status)
 
 
 @router.post(
@@ -67,47 +58,18 @@ async def post_event(request: Request, services: Services) -> Response:
 )
 async def post_batch(request: Request, services: Services) -> Response:
     """Valid events are accepted even when others are not; 400 when none is valid."""
-    documents = await read_json(request, services.limits.max_body_bytes)
-    if not isinstance(documents, list):
-        raise InvalidInput([FieldError("body", "expected a JSON array of events")], "invalid batch")
-    limit = services.limits.max_batch_events
-    if len(documents) > limit:
-        raise PayloadTooLarge(f"batch holds {len(documents)} events; the limit is {limit}")
-    if not documents:
-        raise HTTPException(400, "batch is empty")
-    valid, rejected = _validate_batch(documents)
-    outcome = await services.ingest.submit(valid) if valid else IngestOutcome()
-    rejected.extend(outcome.rejected)
-    rejected.sort(key=lambda item: item[0])
-    body: dict[str, Any] = {
-        "accepted": len(outcome.event_ids),
-        "event_ids": outcome.event_ids,
-        "rejected": [
-            {"index": index, "errors": [e.as_dict() for e in errors]} for index, errors in rejected
-        ],
-    }
-    if not outcome.event_ids:
-        body["detail"] = "no valid event in the batch"
-        return json_response(body, 400)
-    return json_response(body, 202)
+    status, body = await accept_batch(services, await _body(request, services))
+    return json_response(body, status)
 
 
-def _validate_batch(
-    documents: list[Any],
-) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, list[FieldError]]]]:
-    try:
-        records = EVENT_LIST_IN.validate_python(documents)
-    except ValidationError as exc:
-        errors = field_errors(exc, skip=1)
-    else:
-        return [(i, cast(dict[str, Any], r)) for i, r in enumerate(records)], []
-    # Slow path, only for batches with invalid items: keep the good ones.
-    valid = [
-        (i, cast(dict[str, Any], EVENT_IN.validate_python(doc)))
-        for i, doc in enumerate(documents)
-        if i not in errors
-    ]
-    return valid, [(i, errs) for i, errs in errors.items() if i is not None]
+async def _body(request: Request, services: ApiServices) -> Any:
+    headers = request.headers
+    return await read_json(
+        headers.get("content-type"),
+        headers.get("content-length"),
+        request.stream(),
+        services.limits.max_body_bytes,
+    )
 
 
 @router.get(
