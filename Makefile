@@ -26,6 +26,8 @@ integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || \
+		{ echo "benchmarks need wrk (Debian/Ubuntu: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m benchmarks
 
 install: $(STAMP)
