@@ -18,6 +18,7 @@ import orjson
 from eventpulse.domain.events import MAX_NAME_LENGTH, Event
 
 ENTRY_FIELD = b"e"
+EncodeError = orjson.JSONEncodeError
 _NUL = b"\\u0000"
 
 

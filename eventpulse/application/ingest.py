@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventpulse.application.event_codec import encode_event, nul_field
+from eventpulse.application.event_codec import EncodeError, encode_event, nul_field
 from eventpulse.application.ports import EventQueue
 from eventpulse.domain.errors import FieldError
 
@@ -61,7 +61,9 @@ class IngestEvents:
             if record.get("payload") is None:
                 record["payload"] = {}
             problem = _normalise_timestamp(record, received_at)
-            data = encode_event(record) if problem is None else b""
+            data = b""
+            if problem is None:
+                data, problem = _encoded(record)
             problem = problem or self._problem(record, data)
             if problem is not None:
                 outcome.rejected.append((index, [problem]))
@@ -82,6 +84,13 @@ class IngestEvents:
         if field_name is None:
             return None
         return FieldError(field_name, "contains a NUL character (\\u0000), which cannot be stored")
+
+
+def _encoded(record: dict[str, Any]) -> tuple[bytes, FieldError | None]:
+    try:
+        return encode_event(record), None
+    except EncodeError as exc:  # e.g. a payload nested deeper than the encoder allows
+        return b"", FieldError("payload", f"cannot be encoded: {exc}")
 
 
 def _normalise_timestamp(record: dict[str, Any], received_at: datetime) -> FieldError | None:

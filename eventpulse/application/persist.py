@@ -124,6 +124,7 @@ class Persister:
                 backoff.reset()
             except StreamUnavailable as exc:
                 log.warning("ingest stream unavailable, retrying: %s", exc)
+                self._finish_read_ahead(ahead, stop)  # the read in flight may have taken entries
                 ahead = None
                 drain_pending = True
                 backoff.wait(stop)
@@ -134,12 +135,12 @@ class Persister:
             return
         try:
             batch = ahead.result()
-        except StreamUnavailable:
-            return  # nothing was read, or it stays pending and is re-read later
-        if batch.entries:
-            # `stop` is set: a healthy store commits at once, an unavailable one is not waited
-            # for (the batch stays pending and is re-read later).
-            self._commit(batch, stop)
+            if batch.entries:
+                # When stopping, a healthy store commits at once and an unavailable one is not
+                # waited for: the batch stays pending for this consumer and is re-read later.
+                self._commit(batch, stop)
+        except StreamUnavailable as exc:
+            log.warning("read-ahead batch left pending: %s", exc)
 
     def handle(self, entries: Sequence[StreamEntry], stop: threading.Event) -> bool:
         """Store one batch and acknowledge it; False if shutdown interrupted it (nothing acked)."""
@@ -199,7 +200,7 @@ class Persister:
         if not events:
             return set()
         try:
-            return self._insert_retrying(events, stop)
+            return self._insert_retrying(events, entries, stop)
         except RejectedEvents as exc:
             log.warning("batch refused by the store (%s); isolating the refused events", exc)
         owner = {
@@ -214,7 +215,7 @@ class Persister:
             if not part:
                 continue
             try:
-                done = self._insert_retrying(part, stop)
+                done = self._insert_retrying(part, entries, stop)
             except RejectedEvents as exc:
                 if len(part) > 1:
                     pending += [part[: len(part) // 2], part[len(part) // 2 :]]
@@ -226,15 +227,27 @@ class Persister:
             inserted |= done
         return inserted
 
-    def _insert_retrying(self, events: list[Event], stop: threading.Event) -> set[UUID] | None:
+    def _insert_retrying(
+        self, events: list[Event], entries: Sequence[StreamEntry], stop: threading.Event
+    ) -> set[UUID] | None:
         backoff = _Backoff(self._policy)
         while True:
             try:
                 return self._store.insert_new(events)
             except StoreUnavailable as exc:
                 log.warning("event store unavailable, retrying (nothing acknowledged): %s", exc)
+                self._keep(entries)
                 if not backoff.wait(stop):
                     return None
+
+    def _keep(self, entries: Sequence[StreamEntry]) -> None:
+        # Entries held through a long outage must not look abandoned: another worker would
+        # claim them (raising their delivery count towards the dead-letter limit) only to
+        # wait on the same outage.
+        try:
+            self._stream.touch([entry.entry_id for entry in entries])
+        except StreamUnavailable as exc:
+            log.warning("could not refresh held entries: %s", exc)
 
     def _evaluate(self, fresh: list[Event]) -> None:
         if not fresh or self._on_persisted is None:

@@ -41,6 +41,10 @@ class IngestStream(Protocol):
 
     def ack(self, entry_ids: Sequence[str]) -> None: ...
 
+    def touch(self, entry_ids: Sequence[str]) -> None:
+        """Mark held entries as still being worked on (reset their idle time)."""
+        ...
+
     def dead_letter(
         self, entry_id: str, data: bytes | None, error: str, deliveries: int
     ) -> None: ...

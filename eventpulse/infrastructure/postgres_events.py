@@ -8,7 +8,6 @@ from uuid import UUID
 
 import orjson
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg.rows import tuple_row
 from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
@@ -62,12 +61,14 @@ class PostgresEventStore:
                 inserted = {row[0] for row in cur.fetchall()}
             conn.commit()
             return inserted
-        except (pg_errors.DataError, pg_errors.IntegrityError) as exc:
-            self._rollback()
-            raise RejectedEvents(str(exc).strip()) from exc
-        except psycopg.OperationalError as exc:
-            self.close()
-            raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
+        except psycopg.Error as exc:
+            self._recover()
+            message = str(exc).strip() or type(exc).__name__
+            if _is_transient(exc):
+                raise StoreUnavailable(message) from exc
+            if _is_about_the_data(exc):
+                raise RejectedEvents(message) from exc
+            raise  # a bug (e.g. SQL the server does not understand): crash loudly
 
     def close(self) -> None:
         if self._conn is not None:
@@ -87,9 +88,34 @@ class PostgresEventStore:
             self._conn = conn
         return self._conn
 
-    def _rollback(self) -> None:
-        if self._conn is not None and not self._conn.closed:
+    def _recover(self) -> None:
+        """Roll back, or drop a connection that cannot even do that."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            return
+        try:
             self._conn.rollback()
+        except psycopg.Error:
+            self.close()
+
+
+# SQLSTATE classes that say "try again later": connection exceptions, operator intervention
+# (shutdown, admin/crash restarts), insufficient resources, transaction rollbacks (serialisation,
+# deadlock), and a read-only transaction (a failover in progress).
+_TRANSIENT_SQLSTATES = ("08", "57P", "53", "40", "25006")
+# Classes that say "this data cannot be stored": data exceptions, integrity constraints,
+# program limits (a value too large for an index row, say).
+_DATA_SQLSTATES = ("22", "23", "54")
+
+
+def _is_transient(exc: psycopg.Error) -> bool:
+    if exc.sqlstate is None:  # no answer from the server at all: the connection failed
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return exc.sqlstate.startswith(_TRANSIENT_SQLSTATES)
+
+
+def _is_about_the_data(exc: psycopg.Error) -> bool:
+    return exc.sqlstate is not None and exc.sqlstate.startswith(_DATA_SQLSTATES)
 
 
 class PostgresEventReader:

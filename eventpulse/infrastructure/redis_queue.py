@@ -19,9 +19,21 @@ from redis.exceptions import RedisError
 
 from eventpulse.application.event_codec import ENTRY_FIELD, join_events
 from eventpulse.domain.errors import StreamBackpressure, StreamUnavailable
-from eventpulse.infrastructure.redis_errors import TRANSIENT
 
 _LENGTH_MAX_AGE_S = 0.5
+_MAX_TRANSACTION_BYTES = 8 * 1024 * 1024
+
+Waiting = list[tuple[Sequence[bytes], "asyncio.Future[None]"]]
+
+
+def _settle(batch: Waiting, error: BaseException | None) -> None:
+    for _, future in batch:
+        if future.done():  # the request was cancelled (client went away)
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 class RedisEventQueue:
@@ -42,10 +54,6 @@ class RedisEventQueue:
         self._length = 0
         self._length_at = 0.0
 
-    @property
-    def last_known_length(self) -> int:
-        return self._length
-
     async def append(self, encoded_events: Sequence[bytes]) -> None:
         await self._check_backpressure()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -64,7 +72,7 @@ class RedisEventQueue:
         if time.monotonic() - self._length_at > _LENGTH_MAX_AGE_S:
             try:
                 self._remember_length(await self._client.xlen(self._key))
-            except TRANSIENT as exc:
+            except (RedisError, OSError) as exc:
                 raise StreamUnavailable(f"ingest stream unreachable: {exc}") from exc
         if self._length >= self._high_water:
             raise StreamBackpressure(
@@ -73,7 +81,7 @@ class RedisEventQueue:
 
     async def _flush(self) -> None:
         while self._waiting:
-            batch, self._waiting = self._waiting, []
+            batch = self._take()
             try:
                 async with self._client.pipeline(transaction=True) as pipe:
                     for body in self._entries(batch):
@@ -81,15 +89,25 @@ class RedisEventQueue:
                     pipe.xlen(self._key)
                     results = await pipe.execute()
             except (RedisError, OSError) as exc:
-                error = StreamUnavailable(f"ingest stream did not confirm the write: {exc}")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                _settle(batch, StreamUnavailable(f"ingest stream did not confirm the write: {exc}"))
                 continue
+            except BaseException:  # cancelled at shutdown: no request may wait forever
+                _settle(batch, StreamUnavailable("the API is shutting down"))
+                raise
             self._remember_length(results[-1])
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+            _settle(batch, None)
+
+    def _take(self) -> list[tuple[Sequence[bytes], asyncio.Future[None]]]:
+        """Waiting requests for one transaction, up to `_MAX_TRANSACTION_BYTES` (at least one):
+        a bounded MULTI keeps Redis responsive to other clients and within our socket timeout."""
+        taken, size = 0, 0
+        for encoded, _ in self._waiting:
+            size += sum(len(event) for event in encoded)
+            if taken and size > _MAX_TRANSACTION_BYTES:
+                break
+            taken += 1
+        batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+        return batch
 
     def _entries(self, batch: list[tuple[Sequence[bytes], asyncio.Future[None]]]) -> list[bytes]:
         bodies: list[bytes] = []

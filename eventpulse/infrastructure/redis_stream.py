@@ -50,9 +50,16 @@ class RedisIngestStream:
 
     def read_new(self, count: int, block_ms: int) -> list[StreamEntry]:
         with stream_errors("reading the ingest stream"):
-            reply: Any = self._client.xreadgroup(
-                self._group, self._consumer, {self._key: ">"}, count=count, block=block_ms
-            )
+            try:
+                reply: Any = self._client.xreadgroup(
+                    self._group, self._consumer, {self._key: ">"}, count=count, block=block_ms
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream or group was deleted (FLUSHALL, DEL): recreate the group at 0.
+                ensure_group(self._client, self._key, self._group)
+                return []
         if not reply:
             return []
         return [_entry(entry_id, fields, 1) for entry_id, fields in reply[0][1]]
@@ -99,6 +106,15 @@ class RedisIngestStream:
         with stream_errors("acknowledging entries"):
             self._client.xack(self._key, self._group, *entry_ids)
 
+    def touch(self, entry_ids: Sequence[str]) -> None:
+        if not entry_ids:
+            return
+        with stream_errors("refreshing held entries"):
+            # JUSTID: resets the idle time without counting a delivery.
+            self._client.xclaim(
+                self._key, self._group, self._consumer, 0, list(entry_ids), justid=True
+            )
+
     def dead_letter(self, entry_id: str, data: bytes | None, error: str, deliveries: int) -> None:
         with stream_errors("writing a dead letter"):
             self._client.xadd(
@@ -122,10 +138,10 @@ class RedisIngestStream:
             floors = []
             for info in groups:
                 name = info["name"]
-                if info["pending"]:
-                    summary: Any = self._client.xpending(self._key, name)
+                summary: Any = self._client.xpending(self._key, name) if info["pending"] else None
+                if summary and summary["pending"] and summary["min"]:
                     floors.append(_id(summary["min"]))
-                else:
+                else:  # nothing pending (another worker may have just acked the last one)
                     floors.append(_id(info["last-delivered-id"]))
             floor = min(floors, key=_id_key)
             # MINID removes entries strictly below `floor`; exact, so the stream length the API

@@ -49,7 +49,3 @@ class Settings(BaseSettings):
     @property
     def dead_letter_key(self) -> str:
         return f"{self.namespace}:events:dead"
-
-    @property
-    def embedded(self) -> bool:
-        return self.database_url is None or self.redis_url is None

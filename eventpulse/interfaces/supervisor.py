@@ -28,6 +28,7 @@ log = logging.getLogger("eventpulse.up")
 
 _STOP_TIMEOUT_S = 20.0
 _MAX_RESTART_DELAY_S = 30.0
+_STABLE_AFTER_S = 60.0
 
 
 @dataclass
@@ -37,9 +38,11 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     restart_at: float = 0.0
+    started_at: float = 0.0
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "eventpulse", *self.argv],
             env={**os.environ, **self.env},
@@ -95,8 +98,9 @@ def run_up(settings: Settings, options: UpOptions) -> int:
         while not stop.wait(0.5):
             _restart_exited(children)
         print("EventPulse: stopping…", flush=True)
+        api.stop(time.monotonic() + _STOP_TIMEOUT_S)
+        # The workers get their own full grace period to store and ack what they have read.
         deadline = time.monotonic() + _STOP_TIMEOUT_S
-        api.stop(deadline)
         for worker in workers:
             if worker.process is not None and worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)
@@ -112,6 +116,8 @@ def _restart_exited(children: list[Child]) -> None:
         if child.process is None or child.process.poll() is None:
             continue
         if child.restart_at == 0.0:
+            if now - child.started_at > _STABLE_AFTER_S:
+                child.restarts = 0  # it ran fine for a while: this crash starts a new series
             delay = min(_MAX_RESTART_DELAY_S, 0.5 * 2**child.restarts)
             log.warning(
                 "%s exited with %s; restarting in %.1fs",

@@ -121,6 +121,7 @@ class FakeStream:
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     acked: list[str] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    touched: list[list[str]] = field(default_factory=list)
     stop_after_reads: int | None = None
     reads: int = 0
 
@@ -160,6 +161,13 @@ class FakeStream:
         for entry_id in entry_ids:
             self.pending.pop(entry_id, None)
         self.acked.extend(entry_ids)
+
+    def touch(self, entry_ids: Sequence[str]) -> None:
+        # Not journaled: it happens between insert attempts during a store outage.
+        errors = self.failures.get("touch")
+        if errors:
+            raise errors.pop(0)
+        self.touched.append(list(entry_ids))
 
     def dead_letter(self, entry_id: str, data: bytes | None, error: str, deliveries: int) -> None:
         self._call("dead_letter", entry_id)

@@ -297,3 +297,31 @@ def test_accepted_event_ids_are_uuids(client: TestClient) -> None:
     response = client.post(BATCH, json=[event(), event()])
 
     assert all(UUID(event_id).version == 4 for event_id in response.json()["event_ids"])
+
+
+def test_a_payload_nested_too_deeply_to_encode_is_refused_and_its_neighbours_kept(
+    client: TestClient, queue: FakeQueue
+) -> None:
+    deep: dict[str, Any] = {}
+    cursor = deep
+    for _ in range(400):  # parses (orjson reads 1024 levels) but cannot be re-encoded
+        cursor["a"] = {}
+        cursor = cursor["a"]
+    single = client.post("/api/v1/events", json=event(payload=deep))
+    assert single.status_code == 422
+    assert fields_of(single.json()) == ["payload"]
+
+    batch = client.post("/api/v1/events/batch", json=[event(), event(payload=deep), event()])
+    assert batch.status_code == 202
+    body = batch.json()
+    assert body["accepted"] == 2
+    assert [(r["index"], r["errors"][0]["field"]) for r in body["rejected"]] == [(1, "payload")]
+
+
+@pytest.mark.parametrize("timestamp", [1700000000, 1.7e9, True], ids=["int", "float", "bool"])
+def test_a_timestamp_that_is_not_an_rfc3339_string_is_refused_naming_it(
+    client: TestClient, timestamp: Any
+) -> None:
+    response = client.post("/api/v1/events", json=event(timestamp=timestamp))
+    assert response.status_code == 422
+    assert fields_of(response.json()) == ["timestamp"]

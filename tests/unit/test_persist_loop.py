@@ -274,3 +274,24 @@ def test_a_stop_still_stores_and_acknowledges_the_batch_already_read_ahead() -> 
     assert stream.acked == ["1-0", "2-0"]
     assert stream.pending == {}
     assert names(stream.journal).count("read_new") == 2
+
+
+def test_entries_held_through_a_store_outage_are_kept_from_looking_abandoned() -> None:
+    stream, store = pipeline(new=[[entry("1-0", wire_record())]], store_down_on={1, 2, 3})
+
+    run(stream, store)
+
+    assert stream.touched == [["1-0"]] * 3  # once per failed attempt, before waiting
+    assert stream.acked == ["1-0"]
+
+
+def test_a_stream_outage_with_a_read_in_flight_still_stores_everything_read() -> None:
+    records = [wire_record() for _ in range(3)]
+    stream, store = pipeline(new=[[entry(f"{i}-0", r)] for i, r in enumerate(records, 1)])
+    stream.failures = {"ack": [StreamUnavailable("connection reset")]}
+
+    run(stream, store, READ_AHEAD)
+
+    assert stream.pending == {}
+    assert sorted(stream.acked) == ["1-0", "2-0", "3-0"]
+    assert sorted(map(str, store.rows)) == sorted(str(r["event_id"]) for r in records)

@@ -3,11 +3,16 @@
 JSONL lines are event documents. CSV rows map `event_id`, `event_type`, `source` and
 `timestamp` columns to those fields and every other column into `payload` (numbers become
 numbers). Timestamps without an offset are taken as UTC (NAB's CSVs are written that way).
+An event without an id gets one derived from the file name, line and content, so running the
+same file twice (or retrying after a timeout) stores each event once. A 429/503 answer is
+retried after its Retry-After.
 """
 
 from __future__ import annotations
 
 import csv
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,9 +22,11 @@ from typing import Any
 
 import httpx
 import orjson
+import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 _FIELDS = ("event_id", "event_type", "source", "timestamp")
+_IDS = uuid.UUID("6b1f3c2e-8d4a-4f0e-9a57-3c1d2e4f5a60")  # namespace of file-derived event ids
 
 
 @dataclass
@@ -43,30 +50,55 @@ def send_file(
         task = progress.add_task(f"ingesting {path.name}", total=total)
         events = read_events(path, default_type=default_type, default_source=default_source)
         while batch := list(islice(events, batch_size)):
-            response = client.post(
-                "/api/v1/events/batch",
-                content=orjson.dumps(batch),
-                headers={"content-type": "application/json"},
-            )
-            if response.status_code not in (202, 400):
-                response.raise_for_status()
-            body = response.json()
+            body = _post(client, orjson.dumps(batch))
             report.accepted += body["accepted"]
             report.rejected += len(body["rejected"])
             progress.advance(task, len(batch))
     return report
 
 
+def _post(client: httpx.Client, body: bytes, attempts: int = 10) -> dict[str, Any]:
+    for _ in range(attempts):
+        response = client.post(
+            "/api/v1/events/batch", content=body, headers={"content-type": "application/json"}
+        )
+        if response.status_code in (429, 503):
+            time.sleep(min(30.0, float(response.headers.get("retry-after", "1"))))
+            continue
+        if response.status_code not in (202, 400):
+            raise typer.BadParameter(f"the API answered {response.status_code}: {response.text}")
+        result: dict[str, Any] = response.json()
+        return result
+    raise typer.BadParameter(f"the API kept answering {response.status_code}; try again later")
+
+
 def read_events(path: Path, *, default_type: str, default_source: str) -> Iterator[dict[str, Any]]:
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         with path.open("rb") as lines:
-            for line in lines:
+            for number, line in enumerate(lines, start=1):
                 if line.strip():
-                    yield orjson.loads(line)
+                    yield _with_id(_json_line(path, number, line), path, number)
         return
     with path.open(newline="") as rows:
-        for row in csv.DictReader(rows):
-            yield _csv_event(row, default_type, default_source)
+        for number, row in enumerate(csv.DictReader(rows), start=2):
+            yield _with_id(_csv_event(row, default_type, default_source), path, number)
+
+
+def _json_line(path: Path, number: int, line: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise typer.BadParameter(f"{path}:{number}: not JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise typer.BadParameter(f"{path}:{number}: not a JSON object")
+    return document
+
+
+def _with_id(event: dict[str, Any], path: Path, number: int) -> dict[str, Any]:
+    if not event.get("event_id"):
+        content = orjson.dumps(event, option=orjson.OPT_SORT_KEYS).decode()
+        event["event_id"] = str(uuid.uuid5(_IDS, f"{path.name}:{number}:{content}"))
+    return event
 
 
 def _csv_event(row: dict[str, str], default_type: str, default_source: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from eventpulse.application.event_codec import event_record
 from eventpulse.domain.errors import NotFound
 from eventpulse.interfaces.http.body import read_json
 from eventpulse.interfaces.http.deps import ApiServices, Services
@@ -82,14 +83,4 @@ async def get_event(event_id: UUID, services: Services) -> Response:
     event = await services.events.get(event_id)
     if event is None:
         raise NotFound(f"no event {event_id}")
-    return json_response(
-        {
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "source": event.source,
-            "timestamp": event.ts,
-            "payload": event.payload,
-            "received_at": event.received_at,
-        },
-        200,
-    )
+    return json_response(event_record(event), 200)

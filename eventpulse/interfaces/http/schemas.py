@@ -6,12 +6,29 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Required
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, TypeAdapter
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    TypeAdapter,
+)
 from typing_extensions import TypedDict
 
 from eventpulse.domain.events import MAX_NAME_LENGTH
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # Pydantic's lax mode would also take Unix seconds; the contract is RFC 3339 with offset.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string with an offset")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 
 
 class EventIn(TypedDict, total=False):
@@ -22,7 +39,7 @@ class EventIn(TypedDict, total=False):
     event_id: UUID | None
     event_type: Required[Name]
     source: Required[Name]
-    timestamp: AwareDatetime | None
+    timestamp: Timestamp | None
     payload: dict[str, Any]
 
 
