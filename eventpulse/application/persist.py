@@ -28,7 +28,11 @@ log = logging.getLogger("eventpulse.worker")
 _T = TypeVar("_T")
 
 OnPersisted = Callable[[Sequence[Event]], None]
-"""The evaluation hook: receives, after XACK, only the events this batch newly inserted."""
+"""The evaluation hook: receives, after XACK, only the events this batch newly inserted.
+
+At most once per event: if a worker dies (or its XACK is lost) between commit and hook, the
+re-delivered events are duplicates for the store and are not handed over again. Whatever
+must see every stored event exactly once (the rule engine) reads the store, not only this."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from uuid import uuid4
 
 import pytest
 
+from eventpulse.domain.errors import StoreUnavailable
 from tests.unit.api_client import healthy, serve
 from tests.unit.fakes import FakeReader, stored_event
 
@@ -150,3 +151,14 @@ def test_every_schema_reference_in_the_openapi_document_resolves(
     for ref in found:
         assert ref.startswith("#/components/schemas/")
         assert ref.removeprefix("#/components/schemas/") in schemas
+
+
+def test_reading_an_event_while_postgres_is_down_answers_503_with_retry_after() -> None:
+    class DownReader:
+        async def get(self, event_id: Any) -> None:
+            raise StoreUnavailable("connection refused")
+
+    with serve(reader=DownReader()) as client:  # type: ignore[arg-type]
+        response = client.get(f"/api/v1/events/{uuid4()}")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
