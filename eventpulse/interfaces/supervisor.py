@@ -39,20 +39,29 @@ class Child:
     restarts: int = 0
     restart_at: float = 0.0
     started_at: float = 0.0
+    terminated: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         self.started_at = time.monotonic()
+        self.terminated = False
         self.process = subprocess.Popen(
             [sys.executable, "-m", "eventpulse", *self.argv],
             env={**os.environ, **self.env},
             start_new_session=True,
         )
 
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.terminated = True
+
     def stop(self, deadline: float) -> None:
+        """SIGTERM (if not sent yet), then wait until `deadline`, then SIGKILL."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        if not self.terminated:
+            self.terminate()
         try:
             self.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -102,8 +111,7 @@ def run_up(settings: Settings, options: UpOptions) -> int:
         # The workers get their own full grace period to store and ack what they have read.
         deadline = time.monotonic() + _STOP_TIMEOUT_S
         for worker in workers:
-            if worker.process is not None and worker.process.poll() is None:
-                worker.process.send_signal(signal.SIGTERM)
+            worker.terminate()  # all at once: they finish their batches in parallel
         for worker in workers:
             worker.stop(deadline)
     print("EventPulse: stopped.", flush=True)
