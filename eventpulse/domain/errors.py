@@ -39,6 +39,10 @@ class NotFound(EventPulseError):
     """The requested resource does not exist."""
 
 
+class Conflict(EventPulseError):
+    """The request clashes with the current state of a resource (an id already in use)."""
+
+
 class StreamUnavailable(EventPulseError):
     """The ingest stream (Redis) cannot confirm a write right now; nothing was accepted."""
 

@@ -10,10 +10,12 @@ from datetime import datetime
 from starlette.exceptions import StarletteDeprecationWarning
 
 from eventpulse.application.ingest import IngestEvents, IngestLimits
+from eventpulse.application.rules import ManageRules, SilentAnnouncer
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.http.app import create_app
 from eventpulse.interfaces.http.deps import ApiServices, HttpLimits, Probe
 from tests.unit.fakes import T0, FakeQueue, FakeReader
+from tests.unit.rule_fakes import FakeRuleRepository
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for the `httpx2` package and warns at import when it falls back to
@@ -42,12 +44,14 @@ def serve(
     probes: Mapping[str, Probe] | None = None,
     *,
     fast_ingest: bool = True,
+    rules: ManageRules | None = None,
 ) -> Iterator[TestClient]:
     services = ApiServices(
         ingest=IngestEvents(queue or FakeQueue(), IngestLimits(MAX_EVENT_BYTES), clock=_clock),
         events=reader or FakeReader(),
         limits=HttpLimits(MAX_BODY_BYTES, MAX_BATCH_EVENTS),
         probes=dict(probes or {"redis": healthy, "postgres": healthy}),
+        rules=rules or ManageRules(FakeRuleRepository(), SilentAnnouncer()),
     )
     with TestClient(create_app(SETTINGS, services=services, fast_ingest=fast_ingest)) as client:
         yield client

@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from eventpulse.infrastructure.settings import Settings
+from eventpulse.interfaces.cli.rules import rules
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_show_locals=False
 )
 db = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db, name="db")
+app.add_typer(rules, name="rules")
 
 
 def _settings() -> Settings:

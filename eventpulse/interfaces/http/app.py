@@ -12,10 +12,12 @@ from redis.asyncio import Redis
 
 from eventpulse import __version__
 from eventpulse.application.ingest import IngestEvents, IngestLimits
+from eventpulse.application.rules import ManageRules, SilentAnnouncer
 from eventpulse.infrastructure.postgres_events import PostgresEventReader
+from eventpulse.infrastructure.postgres_rules import PostgresRuleRepository
 from eventpulse.infrastructure.redis_queue import RedisEventQueue
 from eventpulse.infrastructure.settings import Settings
-from eventpulse.interfaces.http import errors, events, health
+from eventpulse.interfaces.http import errors, events, health, rules
 from eventpulse.interfaces.http.deps import ApiServices, HttpLimits
 from eventpulse.interfaces.http.fast_ingest import IngestFastPath
 
@@ -39,6 +41,7 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(events.router)
     api.include_router(health.router)
+    api.include_router(rules.router)
     app.include_router(api)
     errors.install(app)
     if fast_ingest:
@@ -93,6 +96,7 @@ def _adapters(settings: Settings) -> Any:
             events=PostgresEventReader(pool),
             limits=HttpLimits(settings.max_body_bytes, settings.max_batch_events),
             probes={"redis": redis_probe, "postgres": postgres_probe},
+            rules=ManageRules(PostgresRuleRepository(pool), SilentAnnouncer()),
         )
         try:
             yield

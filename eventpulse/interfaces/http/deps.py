@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from eventpulse.application.ingest import IngestEvents
 from eventpulse.application.ports import EventReader
+from eventpulse.application.rules import ManageRules
 
 
 class Probe(Protocol):
@@ -29,6 +30,7 @@ class ApiServices:
     events: EventReader
     limits: HttpLimits
     probes: dict[str, Probe]
+    rules: ManageRules
 
 
 async def _services(request: Request) -> ApiServices:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from eventpulse.domain.errors import (
+    Conflict,
     EventPulseError,
     FieldError,
     InvalidInput,
@@ -27,6 +28,7 @@ _STATUS: list[tuple[type[EventPulseError], int]] = [
     (InvalidInput, 422),
     (PayloadTooLarge, 413),
     (NotFound, 404),
+    (Conflict, 409),
     (StreamBackpressure, 429),
     (StreamUnavailable, 503),
     (StoreUnavailable, 503),
