@@ -77,10 +77,13 @@ class UndecodableEvent:
     error: str
 
 
-def decode_entry(data: bytes | None) -> tuple[list[Event], list[UndecodableEvent]]:
+def decode_entry(
+    data: bytes | None, entry_id: str = "0-0"
+) -> tuple[list[Event], list[UndecodableEvent]]:
     """Events of one entry, and the items that are not valid events (each with its reason).
 
-    An entry that is not a JSON array at all yields a single undecodable item: the whole entry.
+    Each event's `arrival` is (entry ms, entry seq, its index in the entry). An entry that is
+    not a JSON array at all yields a single undecodable item: the whole entry.
     """
     if data is None:
         return [], [UndecodableEvent(b"", f"entry has no '{ENTRY_FIELD.decode()}' field")]
@@ -93,15 +96,19 @@ def decode_entry(data: bytes | None) -> tuple[list[Event], list[UndecodableEvent
     events: list[Event] = []
     bad: list[UndecodableEvent] = []
     received: dict[str, datetime] = {}  # the events of one request share their receive time
-    for item in items:
+    millis, _, sequence = entry_id.partition("-")
+    entry = (int(millis), int(sequence or 0))
+    for index, item in enumerate(items):
         try:
-            events.append(_event_from_item(item, received))
+            events.append(_event_from_item(item, received, (*entry, index)))
         except (KeyError, TypeError, ValueError) as exc:
             bad.append(UndecodableEvent(orjson.dumps(item), f"invalid event: {exc!r}"))
     return events, bad
 
 
-def _event_from_item(item: Any, received: dict[str, datetime]) -> Event:
+def _event_from_item(
+    item: Any, received: dict[str, datetime], arrival: tuple[int, int, int]
+) -> Event:
     if not isinstance(item, dict):
         raise TypeError("event is not a JSON object")
     event_type, source, payload = item["event_type"], item["source"], item["payload"]
@@ -118,6 +125,7 @@ def _event_from_item(item: Any, received: dict[str, datetime]) -> Event:
         ts=_utc(item["timestamp"], "timestamp"),
         payload=payload,
         received_at=_received_at(item["received_at"], received),
+        arrival=arrival,
     )
 
 

@@ -157,7 +157,7 @@ class Persister:
                 reason = f"delivered {entry.deliveries} times without being acknowledged"
                 batch.dead.append(_DeadLetter(entry.entry_id, entry.data, reason, entry.deliveries))
                 continue
-            good, bad = decode_entry(entry.data)
+            good, bad = decode_entry(entry.data, entry.entry_id)
             batch.events.extend(good)
             batch.dead.extend(
                 _DeadLetter(entry.entry_id, b.raw, b.error, entry.deliveries) for b in bad
@@ -208,7 +208,9 @@ class Persister:
         except RejectedEvents as exc:
             log.warning("batch refused by the store (%s); isolating the refused events", exc)
         owner = {
-            event.event_id: entry for entry in entries for event in decode_entry(entry.data)[0]
+            event.event_id: entry
+            for entry in entries
+            for event in decode_entry(entry.data, entry.entry_id)[0]
         }
         inserted: set[UUID] = set()
         # Bisect: halves that insert cleanly are done in one statement each, so isolating k

@@ -13,7 +13,9 @@ MAX_NAME_LENGTH = 255
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One stored event. `ts` is the event time (UTC), `received_at` when the API accepted it."""
+    """One stored event. `ts` is the event time (UTC), `received_at` when the API accepted it,
+    `arrival` its position in the ingest stream: (entry ms, entry seq, index in the entry), one
+    total order of everything ingested (what the rule engine consumes)."""
 
     event_id: UUID
     event_type: str
@@ -21,3 +23,4 @@ class Event:
     ts: datetime
     payload: dict[str, Any]
     received_at: datetime
+    arrival: tuple[int, int, int] = (0, 0, 0)

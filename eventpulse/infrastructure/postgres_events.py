@@ -24,10 +24,21 @@ _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events) ON COMMIT DELETE ROWS
 """
 _COLUMNS = "event_id, event_type, source, ts, payload, received_at"
-_COPY = f"COPY events_staging ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_COPY_TYPES = ["uuid", "text", "text", "timestamptz", "jsonb", "timestamptz"]
+_STORED = f"{_COLUMNS}, arrival_ms, arrival_seq, arrival_idx"
+_COPY = f"COPY events_staging ({_STORED}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = [
+    "uuid",
+    "text",
+    "text",
+    "timestamptz",
+    "jsonb",
+    "timestamptz",
+    "int8",
+    "int8",
+    "int4",
+]
 _INSERT_FROM_STAGING = f"""
-INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM events_staging
+INSERT INTO events ({_STORED}) SELECT {_STORED} FROM events_staging
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
@@ -55,8 +66,9 @@ class PostgresEventStore:
                     copy.set_types(_COPY_TYPES)
                     for e in events:
                         copy.write_row(
-                            (e.event_id, e.event_type, e.source, e.ts, e.payload, e.received_at)
-                        )
+                            (e.event_id, e.event_type, e.source, e.ts, e.payload, e.received_at,
+                             *e.arrival)
+                        )  # fmt: skip
                 cur.execute(_INSERT_FROM_STAGING)
                 inserted = {row[0] for row in cur.fetchall()}
             conn.commit()
@@ -127,10 +139,10 @@ class PostgresEventReader:
     async def get(self, event_id: UUID) -> Event | None:
         try:
             async with self._pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-                await cur.execute(f"SELECT {_COLUMNS} FROM events WHERE event_id = %s", (event_id,))
+                await cur.execute(f"SELECT {_STORED} FROM events WHERE event_id = %s", (event_id,))
                 row = await cur.fetchone()
         except (psycopg.OperationalError, TimeoutError) as exc:
             raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
         if row is None:
             return None
-        return Event(*row)
+        return Event(*row[:6], arrival=(row[6], row[7], row[8]))

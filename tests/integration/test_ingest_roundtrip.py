@@ -81,3 +81,20 @@ def test_the_same_event_sent_twice_is_stored_once(
     other = post_batches(api, make_events(50))
     wait_until(lambda: len(stored_ids(db)) == 51, what="51 stored events")
     assert sorted(stored_ids(db)) == sorted({event["event_id"], *other})
+
+
+def test_stored_events_keep_the_order_in_which_the_stream_took_them(
+    product: Product, db: psycopg.Connection[Any]
+) -> None:
+    api = product.start_api()
+    product.start_worker("w1")
+    sent = [post_batches(api, make_events(3, source=f"s{i}")) for i in range(4)]
+    order = [event_id for batch in sent for event_id in batch]
+    wait_until(lambda: len(stored_ids(db)) == len(order), what="every event")
+    rows = db.execute(
+        "SELECT event_id, arrival_ms, arrival_seq, arrival_idx FROM events"
+        " ORDER BY arrival_ms, arrival_seq, arrival_idx"
+    ).fetchall()
+    assert [str(row[0]) for row in rows] == order
+    assert all(row[1] > 0 for row in rows)
+    assert [row[3] for row in rows[:3]] == [0, 1, 2]  # the positions inside one entry

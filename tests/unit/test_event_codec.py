@@ -209,3 +209,11 @@ def test_a_nul_character_makes_an_event_unstorable_and_names_its_field(
 )
 def test_text_without_nul_is_storable(record: dict[str, Any]) -> None:
     assert nul_field(encode_event(record), record) is None
+
+
+def test_each_decoded_event_knows_its_stream_position() -> None:
+    items = [wire_item(), wire_item(), wire_item()]
+
+    events, _ = decode_entry(orjson.dumps(items), "1700000000123-7")
+
+    assert [e.arrival for e in events] == [(1700000000123, 7, i) for i in range(3)]
