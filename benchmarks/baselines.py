@@ -62,17 +62,20 @@ def raw_xadd(
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 _COLUMNS = "event_id, event_type, source, ts, payload, received_at"
+_STORED = f"{_COLUMNS}, arrival_ms, arrival_seq, arrival_idx"  # the row the worker stores
 
 STAGE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS bench_stage (
     event_id uuid, event_type text, source text, ts timestamptz, payload text,
-    received_at timestamptz
+    received_at timestamptz, arrival_ms bigint, arrival_seq bigint, arrival_idx integer
 ) ON COMMIT DELETE ROWS
 """
-COPY_STAGE = f"COPY bench_stage ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+COPY_STAGE = f"COPY bench_stage ({_STORED}) FROM STDIN (FORMAT BINARY)"
 INSERT_FROM_STAGE = f"""
-INSERT INTO events ({_COLUMNS})
-SELECT event_id, event_type, source, ts, payload::jsonb, received_at FROM bench_stage
+INSERT INTO events ({_STORED})
+SELECT event_id, event_type, source, ts, payload::jsonb, received_at,
+       arrival_ms, arrival_seq, arrival_idx
+FROM bench_stage
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
@@ -138,7 +141,19 @@ def insert_copy(conn: psycopg.Connection[Any], events: Sequence[Event]) -> set[U
     with conn.cursor() as cur:
         cur.execute(STAGE_TABLE)
         with cur.copy(COPY_STAGE) as copy:
-            copy.set_types(["uuid", "text", "text", "timestamptz", "text", "timestamptz"])
+            copy.set_types(
+                [
+                    "uuid",
+                    "text",
+                    "text",
+                    "timestamptz",
+                    "text",
+                    "timestamptz",
+                    "int8",
+                    "int8",
+                    "int4",
+                ]
+            )
             for e in events:
                 copy.write_row(
                     (
@@ -148,6 +163,7 @@ def insert_copy(conn: psycopg.Connection[Any], events: Sequence[Event]) -> set[U
                         e.ts,
                         orjson.dumps(e.payload).decode(),
                         e.received_at,
+                        *e.arrival,
                     )
                 )
         cur.execute(INSERT_FROM_STAGE)
