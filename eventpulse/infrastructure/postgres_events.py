@@ -145,4 +145,5 @@ class PostgresEventReader:
             raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
         if row is None:
             return None
-        return Event(*row[:6], arrival=(row[6], row[7], row[8]))
+        event_id, event_type, source, ts, payload, received_at, ms, seq, idx = row
+        return Event(event_id, event_type, source, ts, payload, received_at, (ms, seq, idx))

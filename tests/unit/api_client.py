@@ -9,12 +9,14 @@ from datetime import datetime
 
 from starlette.exceptions import StarletteDeprecationWarning
 
+from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents, IngestLimits
 from eventpulse.application.rules import ManageRules, SilentAnnouncer
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.http.app import create_app
 from eventpulse.interfaces.http.deps import ApiServices, HttpLimits, Probe
 from tests.unit.fakes import T0, FakeQueue, FakeReader
+from tests.unit.history_fakes import FakeHistory
 from tests.unit.rule_fakes import FakeRuleRepository
 
 with warnings.catch_warnings():
@@ -45,13 +47,16 @@ def serve(
     *,
     fast_ingest: bool = True,
     rules: ManageRules | None = None,
+    history: FakeHistory | None = None,
 ) -> Iterator[TestClient]:
+    rules = rules or ManageRules(FakeRuleRepository(), SilentAnnouncer())
     services = ApiServices(
         ingest=IngestEvents(queue or FakeQueue(), IngestLimits(MAX_EVENT_BYTES), clock=_clock),
         events=reader or FakeReader(),
         limits=HttpLimits(MAX_BODY_BYTES, MAX_BATCH_EVENTS),
         probes=dict(probes or {"redis": healthy, "postgres": healthy}),
-        rules=rules or ManageRules(FakeRuleRepository(), SilentAnnouncer()),
+        rules=rules,
+        backtest=RunBacktest(history or FakeHistory(), rules, chunk_size=3),
     )
     with TestClient(create_app(SETTINGS, services=services, fast_ingest=fast_ingest)) as client:
         yield client

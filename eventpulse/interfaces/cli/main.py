@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from eventpulse.infrastructure.settings import Settings
+from eventpulse.interfaces.cli.backtest import backtest
 from eventpulse.interfaces.cli.rules import rules
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 db = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db, name="db")
 app.add_typer(rules, name="rules")
+app.command("backtest")(backtest)
 
 
 def _settings() -> Settings:

@@ -11,13 +11,15 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from eventpulse import __version__
+from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents, IngestLimits
 from eventpulse.application.rules import ManageRules, SilentAnnouncer
 from eventpulse.infrastructure.postgres_events import PostgresEventReader
+from eventpulse.infrastructure.postgres_history import PostgresEventHistory
 from eventpulse.infrastructure.postgres_rules import PostgresRuleRepository
 from eventpulse.infrastructure.redis_queue import RedisEventQueue
 from eventpulse.infrastructure.settings import Settings
-from eventpulse.interfaces.http import errors, events, health, rules
+from eventpulse.interfaces.http import backtest, errors, events, health, rules
 from eventpulse.interfaces.http.deps import ApiServices, HttpLimits
 from eventpulse.interfaces.http.fast_ingest import IngestFastPath
 
@@ -42,6 +44,7 @@ def create_app(
     api.include_router(events.router)
     api.include_router(health.router)
     api.include_router(rules.router)
+    api.include_router(backtest.router)
     app.include_router(api)
     errors.install(app)
     if fast_ingest:
@@ -91,12 +94,14 @@ def _adapters(settings: Settings) -> Any:
             async with pool.connection() as conn:
                 await conn.execute("SELECT 1")
 
+        manage_rules = ManageRules(PostgresRuleRepository(pool), SilentAnnouncer())
         app.state.services = ApiServices(
             ingest=IngestEvents(queue, IngestLimits(settings.max_event_bytes)),
             events=PostgresEventReader(pool),
             limits=HttpLimits(settings.max_body_bytes, settings.max_batch_events),
             probes={"redis": redis_probe, "postgres": postgres_probe},
-            rules=ManageRules(PostgresRuleRepository(pool), SilentAnnouncer()),
+            rules=manage_rules,
+            backtest=RunBacktest(PostgresEventHistory(pool), manage_rules),
         )
         try:
             yield

@@ -7,6 +7,7 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
+from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents
 from eventpulse.application.ports import EventReader
 from eventpulse.application.rules import ManageRules
@@ -31,6 +32,7 @@ class ApiServices:
     limits: HttpLimits
     probes: dict[str, Probe]
     rules: ManageRules
+    backtest: RunBacktest
 
 
 async def _services(request: Request) -> ApiServices:

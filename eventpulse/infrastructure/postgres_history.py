@@ -1,0 +1,56 @@
+"""Stored events for backtests: a time range in arrival order, streamed in bounded chunks.
+
+A server-side (named) cursor reads the range through `events_ts_idx` and PostgreSQL sorts it by
+arrival (spilling to disk past `work_mem`, not to this process); the API holds one chunk at a
+time. There is deliberately no index on the arrival columns: it would slow every insert, and
+a backtest reads a time range anyway (migration 0002).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from eventpulse.domain.engine import Arrival
+from eventpulse.domain.errors import StoreUnavailable
+from eventpulse.domain.events import Event
+
+RANGE_IN_ARRIVAL_ORDER: Final = """
+SELECT event_id, event_type, source, ts, payload, received_at,
+       arrival_ms, arrival_seq, arrival_idx
+FROM events
+WHERE ts >= %s AND ts < %s
+ORDER BY arrival_ms, arrival_seq, arrival_idx, event_id
+"""
+
+
+class PostgresEventHistory:
+    """The `EventHistory` port on the API's async pool (one connection per running backtest)."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    async def chunks(
+        self, since: datetime, until: datetime, size: int
+    ) -> AsyncGenerator[Sequence[tuple[Arrival, Event]], None]:
+        try:
+            async with self._pool.connection() as conn:
+                cursor = conn.cursor("backtest_history", row_factory=tuple_row)
+                async with cursor as cur:
+                    cur.itersize = size
+                    await cur.execute(RANGE_IN_ARRIVAL_ORDER, (since, until))
+                    while rows := await cur.fetchmany(size):
+                        yield [_pair(row) for row in rows]
+        except (psycopg.OperationalError, TimeoutError) as exc:
+            raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
+
+
+def _pair(row: tuple[Any, ...]) -> tuple[Arrival, Event]:
+    arrival = (row[6], row[7], row[8])
+    event = Event(row[0], row[1], row[2], row[3], row[4], row[5], arrival=arrival)
+    return arrival, event
