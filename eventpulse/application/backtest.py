@@ -247,6 +247,12 @@ def range_errors(since: datetime, until: datetime) -> list[FieldError]:
         for name, value in (("since", since), ("until", until))
         if value.tzinfo is None or value.utcoffset() is None
     ]
+    for name, value in (("since", since), ("until", until)):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                errors.append(FieldError(name, "out of range once converted to UTC"))
     if not errors and since >= until:
         errors.append(FieldError("until", "must be after since"))
     return errors

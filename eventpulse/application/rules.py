@@ -164,10 +164,12 @@ class ManageRules:
         raise AssertionError("unreachable")
 
     async def replace(self, rule_id: str, body: Any, note: str | None = None) -> StoredRule:
+        _existing_id(rule_id)
         document, _ = _validated(body, path_id=rule_id)
         return await self._change(rule_id, lambda _: document, note)
 
     async def set_enabled(self, rule_id: str, enabled: bool) -> StoredRule:
+        _existing_id(rule_id)
         note = "enabled" if enabled else "disabled"
         return await self._change(rule_id, lambda live: live | {"enabled": enabled}, note)
 
@@ -178,10 +180,12 @@ class ManageRules:
         return rule
 
     async def delete(self, rule_id: str) -> None:
+        _existing_id(rule_id)
         await self._repository.delete(rule_id)
         await self._announcer.announce(rule_id, None)
 
     async def get(self, rule_id: str) -> StoredRule:
+        _existing_id(rule_id)
         rule = await self._repository.get(rule_id)
         if rule is None:
             raise NotFound(f"no rule {rule_id!r}")
@@ -189,6 +193,7 @@ class ManageRules:
 
     async def versions(self, rule_id: str, limit: int = 100, cursor: str | None = None) -> Page:
         """A page of a rule's versions, oldest first, deleted rules included."""
+        _existing_id(rule_id)
         after = _version_cursor(cursor)
         found = await self._repository.versions(rule_id, _page_size(limit) + 1, after)
         if found is None:
@@ -197,6 +202,8 @@ class ManageRules:
 
     async def list(self, limit: int = 100, cursor: str | None = None) -> Page:
         """A page of live rules; `next_cursor` (the last id) continues it, None at the end."""
+        if cursor is not None and not is_rule_id(cursor):
+            raise InvalidInput([FieldError("cursor", "expected a cursor from a previous page")])
         rules = await self._repository.live(_page_size(limit) + 1, cursor)
         return _page(rules, limit, lambda rule: rule.rule_id)
 
@@ -217,9 +224,33 @@ def _validated(body: Any, path_id: str | None = None) -> tuple[Document, str | N
         document = parse_rule(document).to_document()
     except InvalidInput as invalid:
         errors.extend(invalid.errors)
+    else:
+        errors.extend(
+            FieldError(path, "contains a NUL character (\\u0000), which cannot be stored")
+            for path in _nul_paths(document, "")
+        )
     if errors:
         raise InvalidInput(errors, "invalid rule")
     return document, given_id
+
+
+def _existing_id(rule_id: str) -> None:
+    """An id no rule can have (a NUL, a slash…) names no rule: 404 before any query."""
+    if not is_rule_id(rule_id):
+        raise NotFound(f"no rule {rule_id!r}")
+
+
+def _nul_paths(value: Any, path: str) -> list[str]:
+    if isinstance(value, str):
+        return [path or "rule"] if "\x00" in value else []
+    if isinstance(value, Mapping):
+        found = [f"{path}.{key}".lstrip(".") for key in value if "\x00" in str(key)]
+        for key, item in value.items():
+            found += _nul_paths(item, f"{path}.{key}".lstrip("."))
+        return found
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _nul_paths(item, f"{path}[{i}]")]
+    return []
 
 
 def _page_size(limit: int) -> int:
@@ -231,7 +262,7 @@ def _page_size(limit: int) -> int:
 def _version_cursor(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
         raise InvalidInput([FieldError("cursor", "expected a cursor from a previous page")])
     return int(cursor)
 

@@ -127,6 +127,8 @@ def test_a_body_rule_is_version_0_of_backtest() -> None:
             ["until", "rule.filter.any[0].op"],
         ),
         ({"rule": [], "since": SINCE, "until": UNTIL}, ["rule"]),
+        ({"rule_id": "hot", "since": "0001-01-01T00:00:00+01:00", "until": UNTIL}, ["since"]),
+        ({"rule_id": "hot", "since": SINCE, "until": "9999-12-31T23:59:59-01:00"}, ["until"]),
     ],
     ids=[
         "reversed",
@@ -143,6 +145,8 @@ def test_a_body_rule_is_version_0_of_backtest() -> None:
         "bad-rule",
         "bad-rule-and-range",
         "rule-not-object",
+        "since-below-year-1-in-utc",
+        "until-above-year-9999-in-utc",
     ],
 )
 def test_an_invalid_request_is_422_at_its_fields(body: dict[str, Any], fields: list[str]) -> None:

@@ -227,3 +227,46 @@ def test_the_openapi_document_describes_the_rules_resource() -> None:
     assert {"rule_id", "version", "created_at"} <= set(
         spec["components"]["schemas"]["RuleOut"]["required"]
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"{RULES}/a%00b"),
+        ("PUT", f"{RULES}/a%00b"),
+        ("PATCH", f"{RULES}/a%00b"),
+        ("DELETE", f"{RULES}/a%00b"),
+        ("GET", f"{RULES}/a%00b/versions"),
+    ],
+    ids=["get", "put", "patch", "delete", "versions"],
+)
+def test_an_id_no_rule_can_have_is_404(method: str, path: str) -> None:
+    with serve() as client:
+        body = {"PUT": rule(), "PATCH": {"enabled": False}}.get(method)
+        response = client.request(method, path, json=body)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "cursor", ["²", "١٢", "x" * 19, "-1"], ids=["super", "arabic", "long", "neg"]
+)
+def test_a_versions_cursor_that_is_not_a_plain_number_is_422(cursor: str) -> None:
+    with serve() as client:
+        create(client, rule_id="checkout")
+        response = client.get(f"{RULES}/checkout/versions", params={"cursor": cursor})
+    assert response.status_code == 422
+    assert fields_of(response) == ["cursor"]
+
+
+def test_a_list_cursor_that_is_not_a_rule_id_is_422() -> None:
+    with serve() as client:
+        response = client.get(RULES, params={"cursor": "a\x00"})
+    assert response.status_code == 422
+    assert fields_of(response) == ["cursor"]
+
+
+def test_a_nul_character_in_a_rule_document_is_422_at_its_path() -> None:
+    with serve() as client:
+        response = client.post(RULES, json=rule(name="a\x00b"))
+    assert response.status_code == 422
+    assert fields_of(response) == ["name"]
