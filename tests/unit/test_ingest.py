@@ -34,7 +34,7 @@ def event(**fields: Any) -> dict[str, Any]:
 
 def test_an_event_without_id_gets_a_new_one() -> None:
     queue, assigned = FakeQueue(), uuid4()
-    use_case = ingest(queue, new_id=lambda: assigned)
+    use_case = ingest(queue, new_ids=lambda n: iter([assigned] * n))
 
     outcome = submit(use_case, event())
 
@@ -203,3 +203,14 @@ def test_a_queue_error_propagates_and_nothing_is_accepted(error: Exception) -> N
         submit(ingest(queue), event(), event())
 
     assert raised.value is error
+
+
+def test_assigned_ids_are_distinct_random_version_4_uuids() -> None:
+    from uuid import RFC_4122
+
+    from eventpulse.application.ingest import random_ids
+
+    ids = list(random_ids(1000))
+
+    assert len(set(ids)) == 1000
+    assert {(u.version, u.variant) for u in ids} == {(4, RFC_4122)}
