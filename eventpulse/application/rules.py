@@ -44,13 +44,12 @@ class StoredRule:
     updated_at: datetime
 
     def resource(self) -> dict[str, Any]:
-        return (
-            {"rule_id": self.rule_id, "version": self.version}
-            | self.document
-            | {
-                "created_at": self.created_at,
-                "updated_at": self.updated_at,
-            }
+        return _resource(
+            self.rule_id,
+            self.version,
+            self.document,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
         )
 
 
@@ -65,14 +64,14 @@ class RuleVersion:
     created_at: datetime
 
     def resource(self) -> dict[str, Any]:
-        return (
-            {"rule_id": self.rule_id, "version": self.version}
-            | self.document
-            | {
-                "created_at": self.created_at,
-                "note": self.note,
-            }
+        return _resource(
+            self.rule_id, self.version, self.document, created_at=self.created_at, note=self.note
         )
+
+
+def _resource(rule_id: str, version: int, document: Document, **fields: Any) -> dict[str, Any]:
+    """A rule resource: id and version, the document, then the resource's own fields."""
+    return {"rule_id": rule_id, "version": version} | document | fields
 
 
 @dataclass(frozen=True, slots=True)

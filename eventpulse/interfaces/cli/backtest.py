@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
-from eventpulse.interfaces.cli.rules import ApiUrl, _answer, _reporting, client
+from eventpulse.interfaces.cli.api_client import (
+    ApiUrl,
+    answer,
+    as_json_document,
+    client,
+    read_rule_file,
+    reporting,
+)
 
 BACKTEST = "/api/v1/rules/backtest"
 
@@ -33,25 +39,19 @@ def backtest(
     api_url: ApiUrl = None,
 ) -> None:
     """Backtest a rule file over the stored events of [SINCE, UNTIL)."""
-    try:
-        document = yaml.safe_load(rule_file.read_text())
-    except yaml.YAMLError as exc:
-        typer.echo(f"{rule_file}: not YAML or JSON: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    document = read_rule_file(rule_file)
     if not isinstance(document, dict):
         typer.echo(f"{rule_file}: expected one rule document (a mapping)", err=True)
         raise typer.Exit(1)
-    # YAML reads timestamps (a saved resource's `created_at`) as datetimes; send them as text.
-    document = json.loads(json.dumps(document, default=str))
-    body = {"rule": document, "since": since, "until": until}
-    with _reporting(), client(api_url) as http:
-        answer = _answer(http.post(BACKTEST, json=body, timeout=600))
+    body = {"rule": as_json_document(document), "since": since, "until": until}
+    with reporting(), client(api_url) as http:
+        result = answer(http.post(BACKTEST, json=body, timeout=600))
     if as_json:
-        typer.echo(json.dumps(answer, indent=2))
+        typer.echo(json.dumps(result, indent=2))
         return
     console = Console()
-    console.print(summary_table(answer["summary"]))
-    console.print(anomaly_table(answer["anomalies"], show, answer["summary"]["anomalies"]))
+    console.print(summary_table(result["summary"]))
+    console.print(anomaly_table(result["anomalies"], show, result["summary"]["anomalies"]))
 
 
 def summary_table(summary: dict[str, Any]) -> Table:

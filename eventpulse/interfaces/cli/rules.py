@@ -8,36 +8,31 @@ field errors, the others are still applied, and the exit status is 1.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
-import yaml
 
-from eventpulse.infrastructure.settings import Settings
+from eventpulse.interfaces.cli.api_client import (
+    ApiUrl,
+    Refused,
+    answer,
+    as_json_document,
+    client,
+    read_rule_file,
+    reporting,
+)
 
 rules = typer.Typer(no_args_is_help=True, help="Detection rules (through the HTTP API).")
 
 RULES = "/api/v1/rules"
-ApiUrl = Annotated[str | None, typer.Option(help="Defaults to EVENTPULSE_API_URL.")]
-
-
-class Refused(Exception):
-    """The API answered with an error; the message says what and where."""
-
-
-def client(api_url: str | None) -> httpx.Client:
-    return httpx.Client(base_url=api_url or Settings().api_url, timeout=30)
 
 
 @rules.command("list")
 def list_rules(api_url: ApiUrl = None) -> None:
     """Print the live rules: id@version, enabled, type, severity, name."""
-    with _reporting(), client(api_url) as http:
+    with reporting(), client(api_url) as http:
         for rule in live_rules(http):
             state = "enabled" if rule["enabled"] else "disabled"
             typer.echo(
@@ -52,14 +47,10 @@ def apply(
     api_url: ApiUrl = None,
 ) -> None:
     """Create or replace the rules of FILE."""
-    try:
-        loaded = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        typer.echo(f"{file}: not YAML or JSON: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    loaded = read_rule_file(file)
     documents = loaded if isinstance(loaded, list) else [loaded]
     failed = False
-    with _reporting(), client(api_url) as http:
+    with reporting(), client(api_url) as http:
         for index, document in enumerate(documents):
             where = f"{file}[{index}]" if isinstance(loaded, list) else str(file)
             try:
@@ -84,8 +75,8 @@ def disable(rule_id: str, api_url: ApiUrl = None) -> None:
 
 
 def _set_enabled(rule_id: str, enabled: bool, api_url: str | None) -> None:
-    with _reporting(), client(api_url) as http:
-        rule = _answer(http.patch(f"{RULES}/{rule_id}", json={"enabled": enabled}))
+    with reporting(), client(api_url) as http:
+        rule = answer(http.patch(f"{RULES}/{rule_id}", json={"enabled": enabled}))
     typer.echo(f"{rule['rule_id']}@{rule['version']} {'enabled' if enabled else 'disabled'}")
 
 
@@ -94,7 +85,7 @@ def live_rules(http: httpx.Client) -> list[dict[str, Any]]:
     cursor: str | None = None
     while True:
         params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
-        page = _answer(http.get(RULES, params=params))
+        page = answer(http.get(RULES, params=params))
         found += page["items"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -105,41 +96,15 @@ def apply_one(http: httpx.Client, document: Any) -> str:
     """`id@version` of the applied document (`(unchanged)` when the API stored nothing new)."""
     if not isinstance(document, dict):
         raise Refused("expected a rule document (a mapping)")
-    # YAML reads timestamps (a saved resource's `created_at`) as datetimes; send them as text.
-    document = json.loads(json.dumps(document, default=str))
+    document = as_json_document(document)
     rule_id = document.get("rule_id")
     live = None
     if isinstance(rule_id, str) and rule_id:
-        answer = http.get(f"{RULES}/{rule_id}")
-        live = None if answer.status_code == 404 else _answer(answer)
+        found = http.get(f"{RULES}/{rule_id}")
+        live = None if found.status_code == 404 else answer(found)
     if live is None:
-        rule = _answer(http.post(RULES, json=document))
+        rule = answer(http.post(RULES, json=document))
         return f"{rule['rule_id']}@{rule['version']} created"
-    rule = _answer(http.put(f"{RULES}/{rule_id}", json=document))
+    rule = answer(http.put(f"{RULES}/{rule_id}", json=document))
     changed = "updated" if rule["version"] != live["version"] else "unchanged"
     return f"{rule['rule_id']}@{rule['version']} {changed}"
-
-
-def _answer(response: httpx.Response) -> Any:
-    if response.is_success:
-        return response.json()
-    try:
-        body = response.json()
-    except ValueError:
-        raise Refused(f"HTTP {response.status_code}: {response.text.strip()}") from None
-    lines = [f"HTTP {response.status_code}: {body.get('detail', '')}"]
-    lines += [f"  {e['field']}: {e['message']}" for e in body.get("errors", [])]
-    raise Refused("\n".join(lines))
-
-
-@contextmanager
-def _reporting() -> Iterator[None]:
-    """Turns a refusal or an unreachable API into a message and exit status 1."""
-    try:
-        yield
-    except Refused as refused:
-        typer.echo(str(refused), err=True)
-        raise typer.Exit(1) from refused
-    except httpx.TransportError as exc:
-        typer.echo(f"cannot reach the API: {exc}", err=True)
-        raise typer.Exit(1) from exc

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from fastapi import Request
 
 from eventpulse.domain.errors import PayloadTooLarge
 from eventpulse.interfaces.http.errors import BadBody
@@ -34,6 +35,14 @@ async def read_json(
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadBody(400, f"malformed JSON: {exc}") from exc
+
+
+async def request_json(request: Request, max_bytes: int) -> Any:
+    """`read_json` for a FastAPI route's request."""
+    headers = request.headers
+    return await read_json(
+        headers.get("content-type"), headers.get("content-length"), request.stream(), max_bytes
+    )
 
 
 async def _within(chunks: AsyncIterator[bytes], max_bytes: int) -> bytes:

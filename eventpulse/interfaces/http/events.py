@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from eventpulse.application.event_codec import event_record
 from eventpulse.domain.errors import NotFound
-from eventpulse.interfaces.http.body import read_json
-from eventpulse.interfaces.http.deps import ApiServices, Services
+from eventpulse.interfaces.http.body import request_json
+from eventpulse.interfaces.http.deps import Services
 from eventpulse.interfaces.http.errors import json_response
 from eventpulse.interfaces.http.ingestion import accept_batch, accept_one
 from eventpulse.interfaces.http.schemas import (
@@ -45,7 +45,8 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
 )
 async def post_event(request: Request, services: Services) -> Response:
     """Answers 202 once the event is durably queued (Redis confirmed the write)."""
-    status, body = await accept_one(services, await _body(request, services))
+    document = await request_json(request, services.limits.max_body_bytes)
+    status, body = await accept_one(services, document)
     return json_response(body, status)
 
 
@@ -59,18 +60,9 @@ async def post_event(request: Request, services: Services) -> Response:
 )
 async def post_batch(request: Request, services: Services) -> Response:
     """Valid events are accepted even when others are not; 400 when none is valid."""
-    status, body = await accept_batch(services, await _body(request, services))
+    documents = await request_json(request, services.limits.max_body_bytes)
+    status, body = await accept_batch(services, documents)
     return json_response(body, status)
-
-
-async def _body(request: Request, services: ApiServices) -> Any:
-    headers = request.headers
-    return await read_json(
-        headers.get("content-type"),
-        headers.get("content-length"),
-        request.stream(),
-        services.limits.max_body_bytes,
-    )
 
 
 @router.get(

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from eventpulse.application.rules import MAX_PAGE
-from eventpulse.interfaces.http.body import read_json
-from eventpulse.interfaces.http.deps import ApiServices, Services
+from eventpulse.interfaces.http.body import request_json
+from eventpulse.interfaces.http.deps import Services
 from eventpulse.interfaces.http.errors import json_response
 from eventpulse.interfaces.http.rule_schemas import (
     EnabledIn,
@@ -57,7 +57,8 @@ async def list_rules(services: Services, limit: Limit = 100, cursor: Cursor = No
 async def create_rule(request: Request, services: Services, note: Note = None) -> Response:
     """`rule_id` is optional (derived from the name); 409 if a live rule has it. A deleted
     rule's id may be reused: the rule comes back with the next version of its history."""
-    rule = await services.rules.create(await _body(request, services), note)
+    document = await request_json(request, services.limits.max_body_bytes)
+    rule = await services.rules.create(document, note)
     location = f"{request.url.path.rstrip('/')}/{rule.rule_id}"
     return json_response(rule.resource(), 201, {"Location": location})
 
@@ -79,7 +80,8 @@ async def put_rule(
     rule_id: str, request: Request, services: Services, note: Note = None
 ) -> Response:
     """A document equal to the live one stores no version and answers the live one."""
-    rule = await services.rules.replace(rule_id, await _body(request, services), note)
+    document = await request_json(request, services.limits.max_body_bytes)
+    rule = await services.rules.replace(rule_id, document, note)
     return json_response(rule.resource(), 200)
 
 
@@ -111,13 +113,3 @@ async def list_versions(
     page = await services.rules.versions(rule_id, limit, cursor)
     items = [version.resource() for version in page.items]
     return json_response({"items": items, "next_cursor": page.next_cursor}, 200)
-
-
-async def _body(request: Request, services: ApiServices) -> Any:
-    headers = request.headers
-    return await read_json(
-        headers.get("content-type"),
-        headers.get("content-length"),
-        request.stream(),
-        services.limits.max_body_bytes,
-    )

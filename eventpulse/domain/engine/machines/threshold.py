@@ -41,6 +41,8 @@ class ThresholdMachine:
         self._groups: dict[GroupKey, Any] = {}
 
     def process(self, final: Sequence[FinalEvent], until: float) -> None:
+        # Two loops on purpose: `count`, the most common aggregate, keeps plain ints per group
+        # instead of accumulator objects (the engine's hot loop; see the throughput target).
         if self._params.agg is Aggregation.COUNT:
             self._count(final)
         else:
