@@ -44,6 +44,9 @@ class BacktestIn(BaseModel):
 
 
 class AnomalyOut(BaseModel):
+    """The anomaly document of DESIGN §4: the engine's `Anomaly` plus `created_at` (when it was
+    stored; null in a backtest), which the pure engine does not know about."""
+
     anomaly_id: str
     rule_id: str
     rule_version: int
