@@ -23,7 +23,13 @@ from datetime import datetime
 from typing import Any, Final, Protocol
 
 from eventpulse.application.rule_ids import derived_rule_id, is_rule_id, random_suffix
-from eventpulse.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from eventpulse.domain.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    ReloadNotConfirmed,
+)
 from eventpulse.domain.rules import parse_rule
 
 Document = dict[str, Any]
@@ -114,18 +120,26 @@ class RuleRepository(Protocol):
         """Versions above `after`, ascending; None when the id was never used."""
         ...
 
+    async def revision(self) -> int:
+        """The revision of the whole rule set: it grows with every stored change."""
+        ...
+
 
 class RuleChangeAnnouncer(Protocol):
-    """The reload channel. `version` is the live version after the change; None: deleted."""
+    """The reload channel (invariant 7)."""
 
-    async def announce(self, rule_id: str, version: int | None) -> None: ...
+    async def announce(self, rule_id: str, version: int | None, revision: int) -> list[str]:
+        """Tell the workers that the rules changed (`version`: the live version after the
+        change, None after a delete), then wait until every live worker runs `revision` or
+        later; the laggards (empty: all confirmed)."""
+        ...
 
 
 class SilentAnnouncer:
-    """Announces nothing (until workers load rules and listen for reloads)."""
+    """Announces nothing and waits for nobody (tools that run without workers)."""
 
-    async def announce(self, rule_id: str, version: int | None) -> None:
-        return None
+    async def announce(self, rule_id: str, version: int | None, revision: int) -> list[str]:
+        return []
 
 
 class ManageRules:
@@ -149,7 +163,7 @@ class ManageRules:
             rule = await self._repository.create(given_id, document, note)
         else:
             rule = await self._create_derived(document, note)
-        await self._announcer.announce(rule.rule_id, rule.version)
+        await self._announce(rule.rule_id, rule)
         return rule
 
     async def _create_derived(self, document: Document, note: str | None) -> StoredRule:
@@ -173,15 +187,25 @@ class ManageRules:
         return await self._change(rule_id, lambda live: live | {"enabled": enabled}, note)
 
     async def _change(self, rule_id: str, edit: Edit, note: str | None) -> StoredRule:
-        rule, changed = await self._repository.change(rule_id, edit, note)
-        if changed:
-            await self._announcer.announce(rule.rule_id, rule.version)
+        rule, _ = await self._repository.change(rule_id, edit, note)
+        # Announced even when nothing changed: repeating a write whose reload timed out waits
+        # for the laggards again.
+        await self._announce(rule_id, rule)
         return rule
 
     async def delete(self, rule_id: str) -> None:
         _existing_id(rule_id)
         await self._repository.delete(rule_id)
-        await self._announcer.announce(rule_id, None)
+        await self._announce(rule_id, None)
+
+    async def _announce(self, rule_id: str, rule: StoredRule | None) -> None:
+        """Announce the stored change; `ReloadNotConfirmed` names the workers that lag."""
+        revision = await self._repository.revision()
+        version = None if rule is None else rule.version
+        laggards = await self._announcer.announce(rule_id, version, revision)
+        if laggards:
+            resource = None if rule is None else rule.resource()
+            raise ReloadNotConfirmed(laggards, resource)
 
     async def get(self, rule_id: str) -> StoredRule:
         _existing_id(rule_id)

@@ -61,3 +61,18 @@ class StreamBackpressure(EventPulseError):
 
 class StoreUnavailable(EventPulseError):
     """PostgreSQL cannot be reached right now."""
+
+
+class ReloadNotConfirmed(EventPulseError):
+    """A rule change was stored but live workers did not confirm running it in time.
+
+    `laggards` names them; `rule` is the stored rule resource (None after a delete). The change
+    stands: the laggards converge by their periodic resync, and repeating the write (a no-op
+    that stores nothing) waits for them again.
+    """
+
+    def __init__(self, laggards: list[str], rule: dict[str, object] | None) -> None:
+        names = ", ".join(laggards)
+        super().__init__(f"the change is stored, but workers did not confirm it in time: {names}")
+        self.laggards = laggards
+        self.rule = rule

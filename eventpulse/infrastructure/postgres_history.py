@@ -20,9 +20,10 @@ from eventpulse.domain.engine import Arrival
 from eventpulse.domain.errors import StoreUnavailable
 from eventpulse.domain.events import Event
 
-RANGE_IN_ARRIVAL_ORDER: Final = """
-SELECT event_id, event_type, source, ts, payload, received_at,
-       arrival_ms, arrival_seq, arrival_idx
+STORED_COLUMNS: Final = """event_id, event_type, source, ts, payload, received_at,
+       arrival_ms, arrival_seq, arrival_idx"""
+RANGE_IN_ARRIVAL_ORDER: Final = f"""
+SELECT {STORED_COLUMNS}
 FROM events
 WHERE ts >= %s AND ts < %s
 ORDER BY arrival_ms, arrival_seq, arrival_idx, event_id
@@ -45,12 +46,13 @@ class PostgresEventHistory:
                     cur.itersize = size
                     await cur.execute(RANGE_IN_ARRIVAL_ORDER, (since, until))
                     while rows := await cur.fetchmany(size):
-                        yield [_pair(row) for row in rows]
+                        yield [stored_pair(row) for row in rows]
         except (psycopg.OperationalError, TimeoutError) as exc:
             raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
 
 
-def _pair(row: tuple[Any, ...]) -> tuple[Arrival, Event]:
+def stored_pair(row: tuple[Any, ...]) -> tuple[Arrival, Event]:
+    """A row of `STORED_COLUMNS` as the engine's `(arrival, event)` pair."""
     arrival = (row[6], row[7], row[8])
     event = Event(row[0], row[1], row[2], row[3], row[4], row[5], arrival=arrival)
     return arrival, event

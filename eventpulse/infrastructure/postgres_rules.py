@@ -139,6 +139,14 @@ class PostgresRuleRepository:
             rows = await cur.fetchall()
         return [RuleVersion(*row) for row in rows]
 
+    async def revision(self) -> int:
+        async with self._transaction() as cur:
+            await cur.execute("SELECT revision FROM rule_set")
+            row = await cur.fetchone()
+        assert row is not None, "migration 0003 stores the rule_set row"
+        revision: int = row[0]
+        return revision
+
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Cursor]:
         try:

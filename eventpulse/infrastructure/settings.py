@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     worker_claim_every_s: float = 5.0
     worker_trim_every_s: float = 5.0
 
+    # Live evaluation and hot reload (invariants 5-7).
+    evaluate: bool = Field(default=True, description="workers evaluate rules (one at a time)")
+    evaluation_batch: int = Field(default=5_000, ge=1, description="events per evaluation step")
+    evaluation_idle_s: float = 0.2
+    rules_resync_s: float = Field(default=5.0, description="a missed reload is repaired within")
+    worker_heartbeat_s: float = 1.0
+    worker_ttl_s: float = Field(default=5.0, description="a silent worker is not waited for")
+    reload_timeout_s: float = Field(default=10.0, description="rule writes wait this long")
+
     @property
     def stream_key(self) -> str:
         return f"{self.namespace}:events"

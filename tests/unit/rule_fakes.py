@@ -24,6 +24,10 @@ class FakeRuleRepository:
     def __init__(self) -> None:
         self.rows: dict[str, _Row] = {}
         self._now = T0
+        self._revision = 1
+
+    async def revision(self) -> int:
+        return self._revision
 
     def _tick(self) -> datetime:
         self._now += timedelta(seconds=1)
@@ -37,6 +41,7 @@ class FakeRuleRepository:
         return StoredRule(rule_id, last.version, last.document, row.created_at, last.created_at)
 
     def _store(self, rule_id: str, document: Document, note: str | None) -> StoredRule:
+        self._revision += 1
         row = self.rows[rule_id]
         version = len(row.versions) + 1
         row.versions.append(RuleVersion(rule_id, version, document, note, self._tick()))
@@ -69,6 +74,7 @@ class FakeRuleRepository:
         if live is None:
             raise NotFound(f"no rule {rule_id!r}")
         self.rows[rule_id].deleted = True
+        self._revision += 1
         return live.version
 
     async def get(self, rule_id: str) -> StoredRule | None:
@@ -87,8 +93,14 @@ class FakeRuleRepository:
 
 
 class RecordingAnnouncer:
-    def __init__(self) -> None:
-        self.announced: list[tuple[str, int | None]] = []
+    """Records announcements; answers `laggards` (none by default) as the workers that lag."""
 
-    async def announce(self, rule_id: str, version: int | None) -> None:
+    def __init__(self, laggards: list[str] | None = None) -> None:
+        self.announced: list[tuple[str, int | None]] = []
+        self.revisions: list[int] = []
+        self.laggards = laggards or []
+
+    async def announce(self, rule_id: str, version: int | None, revision: int) -> list[str]:
         self.announced.append((rule_id, version))
+        self.revisions.append(revision)
+        return self.laggards

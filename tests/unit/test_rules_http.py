@@ -214,6 +214,20 @@ def test_changes_are_announced_for_reloads() -> None:
     assert announcer.announced == [("checkout", 1), ("checkout", 2), ("checkout", None)]
 
 
+def test_a_change_the_workers_do_not_confirm_answers_504_with_the_laggards_and_the_rule() -> None:
+    announcer = RecordingAnnouncer(laggards=["host-1234"])
+    with serve(rules=ManageRules(FakeRuleRepository(), announcer)) as client:
+        response = client.post(RULES, json={"rule_id": "checkout", "name": "c", "type": "match"})
+        stored = client.get(f"{RULES}/checkout")
+
+    assert response.status_code == 504
+    body = response.json()
+    assert body["laggards"] == ["host-1234"]
+    assert "host-1234" in body["detail"]
+    assert body["rule"]["rule_id"] == "checkout" and body["rule"]["version"] == 1
+    assert stored.status_code == 200
+
+
 def test_the_openapi_document_describes_the_rules_resource() -> None:
     with serve() as client:
         spec = client.get("/openapi.json").json()

@@ -10,7 +10,7 @@ import pytest
 
 from eventpulse.application.rule_ids import derived_rule_id, is_rule_id
 from eventpulse.application.rules import ManageRules
-from eventpulse.domain.errors import Conflict, InvalidInput, NotFound
+from eventpulse.domain.errors import Conflict, InvalidInput, NotFound, ReloadNotConfirmed
 from tests.unit.rule_fakes import FakeRuleRepository, RecordingAnnouncer
 
 T = TypeVar("T")
@@ -152,7 +152,7 @@ def test_a_body_naming_another_rule_than_the_path_is_refused() -> None:
     assert run(rules.get("checkout")).version == 1
 
 
-def test_a_write_that_changes_nothing_stores_no_version_and_announces_nothing() -> None:
+def test_a_write_that_changes_nothing_stores_no_version_and_waits_again_for_the_workers() -> None:
     rules, _, announcer = manage()
     run(rules.create(rule(rule_id="checkout", cooldown="1m")))
 
@@ -160,7 +160,32 @@ def test_a_write_that_changes_nothing_stores_no_version_and_announces_nothing() 
     still_enabled = run(rules.set_enabled("checkout", True))
 
     assert (same.version, still_enabled.version) == (1, 1)
-    assert announcer.announced == [("checkout", 1)]
+    # Repeating a write is how a client waits again after a reload timed out: it is announced
+    # at the same revision, so no worker reloads anything.
+    assert announcer.announced == [("checkout", 1)] * 3
+    assert len(set(announcer.revisions)) == 1
+
+
+def test_each_stored_change_is_announced_at_a_higher_revision() -> None:
+    rules, _, announcer = manage()
+    run(rules.create(rule(rule_id="checkout")))
+    run(rules.set_enabled("checkout", False))
+    run(rules.delete("checkout"))
+
+    assert announcer.announced == [("checkout", 1), ("checkout", 2), ("checkout", None)]
+    assert announcer.revisions == sorted(set(announcer.revisions))
+
+
+def test_a_change_the_workers_do_not_confirm_is_stored_and_reported_with_the_laggards() -> None:
+    repository, announcer = FakeRuleRepository(), RecordingAnnouncer(laggards=["w-2"])
+    rules = ManageRules(repository, announcer)
+
+    with pytest.raises(ReloadNotConfirmed) as error:
+        run(rules.create(rule(rule_id="checkout")))
+
+    assert error.value.laggards == ["w-2"]
+    assert error.value.rule is not None and error.value.rule["version"] == 1
+    assert run(rules.get("checkout")).version == 1
 
 
 def test_disabling_and_enabling_each_store_a_version() -> None:

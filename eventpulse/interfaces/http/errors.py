@@ -19,6 +19,7 @@ from eventpulse.domain.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    ReloadNotConfirmed,
     StoreUnavailable,
     StreamBackpressure,
     StreamUnavailable,
@@ -32,6 +33,7 @@ _STATUS: list[tuple[type[EventPulseError], int]] = [
     (StreamBackpressure, 429),
     (StreamUnavailable, 503),
     (StoreUnavailable, 503),
+    (ReloadNotConfirmed, 504),
 ]
 
 
@@ -80,7 +82,10 @@ def error_parts(exc: EventPulseError) -> tuple[int, dict[str, Any], dict[str, st
     if status in (429, 503):
         headers["Retry-After"] = str(getattr(exc, "retry_after", None) or 1)
     errors = exc.errors if isinstance(exc, InvalidInput) else []
-    return status, error_body(str(exc), errors), headers
+    body = error_body(str(exc), errors)
+    if isinstance(exc, ReloadNotConfirmed):
+        body |= {"laggards": exc.laggards, "rule": exc.rule}
+    return status, body, headers
 
 
 async def _eventpulse_error(_: Request, exc: Exception) -> Response:
