@@ -47,8 +47,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Protocol
 
+from eventpulse.application.messages import MessageTemplates, render_anomaly
 from eventpulse.application.rule_ids import is_rule_id
-from eventpulse.application.rules import RESOURCE_FIELDS, ManageRules
+from eventpulse.application.rules import RESOURCE_FIELDS, ManageRules, template_errors
 from eventpulse.domain.engine import Anomaly, Arrival, Evaluator
 from eventpulse.domain.errors import FieldError, InvalidInput, NotFound
 from eventpulse.domain.events import Event
@@ -118,7 +119,7 @@ class BacktestResult:
 
 def anomaly_document(anomaly: Anomaly, created_at: datetime | None = None) -> dict[str, Any]:
     """An anomaly as the API returns it (DESIGN.md §4); a backtest's are never stored, so
-    `created_at` is None. `message` is the rule's template text, unrendered for now."""
+    `created_at` is None."""
     return {
         "anomaly_id": anomaly.anomaly_id,
         "rule_id": anomaly.rule_id,
@@ -139,12 +140,20 @@ class RunBacktest:
     """Resolve a rule version, replay the stored events of a range through it."""
 
     def __init__(
-        self, history: EventHistory, rules: ManageRules, *, chunk_size: int = DEFAULT_CHUNK
+        self,
+        history: EventHistory,
+        rules: ManageRules,
+        *,
+        templates: MessageTemplates | None = None,
+        chunk_size: int = DEFAULT_CHUNK,
     ) -> None:
+        """`templates` renders messages as the worker does (without it, `message` stays the
+        template text) and checks the template of a rule document."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self._history = history
         self._rules = rules
+        self._templates = templates
         self._chunk_size = chunk_size
 
     async def stored(
@@ -177,7 +186,7 @@ class RunBacktest:
         """Backtest a rule document that need not be stored (errors at `rule.<path>`)."""
         errors = range_errors(since, until)
         try:
-            rule = rule_from_document(body)
+            rule = rule_from_document(body, self._templates)
         except InvalidInput as invalid:
             errors += invalid.errors
         if errors:
@@ -216,7 +225,7 @@ class RunBacktest:
         async with aclosing(chunks):  # gives the history's connection back even on failure
             async for chunk in chunks:
                 tally.scanned(chunk)
-                tally.found(evaluator.feed(chunk))
+                tally.found([self._render(a, rule) for a in evaluator.feed(chunk)])
                 await asyncio.sleep(0)  # a long backtest must not starve the API's requests
         counters = evaluator.counters
         summary = BacktestSummary(
@@ -239,6 +248,11 @@ class RunBacktest:
         )
         return BacktestResult(tally.kept, summary)
 
+    def _render(self, anomaly: Anomaly, rule: BacktestRule) -> Anomaly:
+        if self._templates is None:
+            return anomaly
+        return render_anomaly(anomaly, self._templates, rule.spec.name)
+
 
 def range_errors(since: datetime, until: datetime) -> list[FieldError]:
     """What is wrong with a backtest range: naive timestamps, or `since >= until`."""
@@ -258,7 +272,7 @@ def range_errors(since: datetime, until: datetime) -> list[FieldError]:
     return errors
 
 
-def rule_from_document(body: Any) -> BacktestRule:
+def rule_from_document(body: Any, templates: MessageTemplates | None = None) -> BacktestRule:
     """A rule document as a backtest rule: the body's `rule_id` (or "backtest"), version 0.
 
     Resource fields (`version`, `created_at`, ...) are set aside as when storing a rule, so a
@@ -275,6 +289,9 @@ def rule_from_document(body: Any) -> BacktestRule:
         spec = parse_rule(document)
     except InvalidInput as invalid:
         errors += [FieldError(f"rule.{e.field}", e.message) for e in invalid.errors]
+    else:
+        found = template_errors(spec.to_document(), templates)
+        errors += [FieldError(f"rule.{e.field}", e.message) for e in found]
     if errors:
         raise InvalidInput(errors, "invalid rule")
     return BacktestRule(rule_id or BODY_RULE_ID, BODY_RULE_VERSION, spec)

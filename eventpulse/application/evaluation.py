@@ -32,6 +32,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -119,8 +120,9 @@ class PersistedFrontier(Protocol):
 
 
 class CurrentRules(Protocol):
-    @property
-    def current(self) -> RuleSet: ...
+    def pinned(self) -> AbstractContextManager[RuleSet]:
+        """The rule set to run, kept from being swapped until the step ends."""
+        ...
 
 
 Render = Callable[[Anomaly, ActiveRule], Anomaly]
@@ -207,11 +209,15 @@ class LiveEvaluation:
         """One step: whether it did anything (a caller waits before the next when not)."""
         if self._checkpoint is None and not self._lead():
             return False
+        with self._rules.pinned() as rule_set:
+            return self._step(rule_set)
+
+    def _step(self, rule_set: RuleSet) -> bool:
         checkpoint = self._checkpoint
         assert checkpoint is not None
         wanted = {
             (rule.rule_id, rule.version): rule
-            for rule in self._rules.current.rules
+            for rule in rule_set.rules
             if (rule.rule_id, rule.version) not in checkpoint.finished
         }
         started = self._start(wanted, checkpoint)

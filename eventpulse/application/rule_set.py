@@ -2,9 +2,13 @@
 
 A `RuleSet` is immutable: the enabled live rules at one revision of the stored rules (the
 revision grows with every change, whoever makes it). `LiveRules` holds the current one behind a
-single reference: the evaluation loop takes `current` once per step, so each step runs under
-exactly one rule set, never a half-loaded one. After every load the worker reports the revision
-and versions it now runs, which is what the API waits for when it publishes a change.
+single reference, swapped whole. The evaluation loop pins the set for a whole step (`pinned`),
+and a swap waits for the step in progress to end: each step runs under exactly one rule set,
+and once a worker has reported a revision, no step that started earlier is still running — so
+every event accepted after a change was confirmed is evaluated by the new rule set.
+
+After every load the worker reports the revision and versions it now runs, which is what the
+API waits for when it publishes a change.
 
 Two paths lead to a reload: the announcement on the reload channel (fast path) and the periodic
 resync, which compares the stored revision with the one held (it repairs a missed message).
@@ -14,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,7 +36,6 @@ class ActiveRule:
     rule_id: str
     version: int
     spec: RuleSpec
-    name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +94,7 @@ def parse_rule_set(stored: StoredRuleSet) -> RuleSet:
             )
             refused.append(rule_id)
             continue
-        name = document.get("name")
-        rules.append(ActiveRule(rule_id, version, spec, name if isinstance(name, str) else None))
+        rules.append(ActiveRule(rule_id, version, spec))
     rules.sort(key=lambda rule: rule.rule_id)
     return RuleSet(stored.revision, tuple(rules), tuple(refused))
 
@@ -104,10 +107,17 @@ class LiveRules:
         self._reports = reports
         self._current = EMPTY
         self._loading = threading.Lock()
+        self._in_use = threading.Lock()
 
     @property
     def current(self) -> RuleSet:
         return self._current
+
+    @contextmanager
+    def pinned(self) -> Iterator[RuleSet]:
+        """The current set, which no swap replaces until the block ends."""
+        with self._in_use:
+            yield self._current
 
     def reload(self, *, force: bool = False) -> bool:
         """Load the stored rules if their revision moved (or `force`), swap, report. Whether
@@ -117,7 +127,8 @@ class LiveRules:
             if not force and self._source.revision() == held.revision:
                 return False
             loaded = parse_rule_set(self._source.load())
-            self._current = loaded  # the swap: one reference assignment
+            with self._in_use:  # between two evaluation steps
+                self._current = loaded
             if loaded.versions() != held.versions():
                 log.info(
                     "rule set revision %d: %s",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from eventpulse.application.messages import MessageTemplates
 from eventpulse.application.rule_ids import derived_rule_id, is_rule_id, random_suffix
 from eventpulse.domain.errors import (
     Conflict,
@@ -150,15 +151,19 @@ class ManageRules:
         repository: RuleRepository,
         announcer: RuleChangeAnnouncer,
         *,
+        templates: MessageTemplates | None = None,
         suffix: Callable[[], str] = random_suffix,
     ) -> None:
+        """`templates` checks `message` templates (a refused one is a 422 at `message`);
+        without it templates are stored unchecked and `render_anomaly` refuses them later."""
         self._repository = repository
         self._announcer = announcer
+        self._templates = templates
         self._suffix = suffix
 
     async def create(self, body: Any, note: str | None = None) -> StoredRule:
         """A new rule, under the body's `rule_id` or one derived from its name."""
-        document, given_id = _validated(body)
+        document, given_id = _validated(body, self._templates)
         if given_id is not None:
             rule = await self._repository.create(given_id, document, note)
         else:
@@ -178,7 +183,7 @@ class ManageRules:
 
     async def replace(self, rule_id: str, body: Any, note: str | None = None) -> StoredRule:
         _existing_id(rule_id)
-        document, _ = _validated(body, path_id=rule_id)
+        document, _ = _validated(body, self._templates, path_id=rule_id)
         return await self._change(rule_id, lambda _: document, note)
 
     async def set_enabled(self, rule_id: str, enabled: bool) -> StoredRule:
@@ -231,7 +236,9 @@ class ManageRules:
         return _page(rules, limit, lambda rule: rule.rule_id)
 
 
-def _validated(body: Any, path_id: str | None = None) -> tuple[Document, str | None]:
+def _validated(
+    body: Any, templates: MessageTemplates | None, path_id: str | None = None
+) -> tuple[Document, str | None]:
     """The normalised document and the `rule_id` the body names; every fault at once."""
     if not isinstance(body, Mapping):
         raise InvalidInput([FieldError("rule", "expected an object")], "invalid rule")
@@ -252,9 +259,19 @@ def _validated(body: Any, path_id: str | None = None) -> tuple[Document, str | N
             FieldError(path, "contains a NUL character (\\u0000), which cannot be stored")
             for path in _nul_paths(document, "")
         )
+        errors.extend(template_errors(document, templates))
     if errors:
         raise InvalidInput(errors, "invalid rule")
     return document, given_id
+
+
+def template_errors(document: Document, templates: MessageTemplates | None) -> list[FieldError]:
+    """The `message` template's fault, if `templates` refuses it."""
+    message = document.get("message")
+    if templates is None or not isinstance(message, str):
+        return []
+    problem = templates.check(message)
+    return [] if problem is None else [FieldError("message", problem)]
 
 
 def _existing_id(rule_id: str) -> None:

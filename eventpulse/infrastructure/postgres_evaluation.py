@@ -80,8 +80,9 @@ def _json_text(value: Any) -> str:
 class PostgresEvaluationStore:
     """One connection, used by one evaluation thread."""
 
-    def __init__(self, dsn: str, connect_timeout: int = 5) -> None:
+    def __init__(self, dsn: str, worker: str = "", connect_timeout: int = 5) -> None:
         self._dsn = dsn
+        self._application_name = f"eventpulse-evaluation {worker}".strip()
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._leased = False
@@ -173,6 +174,7 @@ class PostgresEvaluationStore:
                 row_factory=tuple_row,
                 autocommit=True,
                 options="-c timezone=UTC",
+                application_name=self._application_name,  # pg_stat_activity shows who leads
             )
             set_json_dumps(_json_text, context=conn)
             set_json_loads(orjson.loads, context=conn)

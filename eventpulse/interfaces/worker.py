@@ -18,10 +18,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from eventpulse.application.evaluation import LiveEvaluation
+from eventpulse.application.messages import render_anomaly
 from eventpulse.application.persist import OnPersisted, Persister, PersistPolicy, PersistStats
 from eventpulse.application.rule_set import LiveRules
 from eventpulse.domain.errors import StreamUnavailable
 from eventpulse.domain.events import Event
+from eventpulse.infrastructure.jinja_messages import JinjaMessageTemplates
 from eventpulse.infrastructure.postgres_evaluation import PostgresEvaluationStore
 from eventpulse.infrastructure.postgres_events import PostgresEventStore
 from eventpulse.infrastructure.postgres_rule_set import PostgresRuleSetSource
@@ -81,11 +83,13 @@ def run_worker(
         resync_s=settings.rules_resync_s,
         heartbeat_s=settings.worker_heartbeat_s,
     )
-    evaluation_store = PostgresEvaluationStore(settings.database_url)
+    templates = JinjaMessageTemplates()
+    evaluation_store = PostgresEvaluationStore(settings.database_url, consumer)
     evaluation = LiveEvaluation(
         evaluation_store,
         RedisPersistedFrontier(client, settings.stream_key),
         rules,
+        render=lambda anomaly, rule: render_anomaly(anomaly, templates, rule.spec.name),
         batch_size=settings.evaluation_batch,
     )
     wake = threading.Event()

@@ -11,7 +11,8 @@ from tests.support import wait_until
 _CAUGHT_UP = """
 SELECT NOT EXISTS (
     SELECT 1 FROM events e, evaluation_cursor c
-    WHERE (e.arrival_ms, e.arrival_seq, e.arrival_idx) > (c.arrival_ms, c.arrival_seq, c.arrival_idx)
+    WHERE (e.arrival_ms, e.arrival_seq, e.arrival_idx)
+        > (c.arrival_ms, c.arrival_seq, c.arrival_idx)
 )
 """
 
@@ -26,8 +27,10 @@ def wait_stored_and_evaluated(
     db: psycopg.Connection[Any], count: int, timeout: float = 120
 ) -> None:
     wait_until(
-        lambda: db.execute("SELECT count(*) FROM events").fetchone()[0] == count
-        and evaluated_everything(db),
+        lambda: (
+            db.execute("SELECT count(*) FROM events").fetchone()[0] == count
+            and evaluated_everything(db)
+        ),
         timeout=timeout,
         what=f"{count} events stored and evaluated",
     )
