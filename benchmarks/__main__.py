@@ -14,14 +14,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks import baselines, ingest_api, persist, wrk
+from benchmarks import baselines, engine, ingest_api, persist, wrk
 from benchmarks.context import Config, Context
 from benchmarks.environment import Target, fresh_target, servers
 from benchmarks.report import Results, markdown_table, print_table
 from benchmarks.workload import wire_events
 
 RESULTS_MD = Path(__file__).parent / "RESULTS.md"
-STEPS: dict[str, Any] = {"baselines": baselines, "persist": persist, "api": ingest_api}
+STEPS: dict[str, Any] = {
+    "baselines": baselines,
+    "persist": persist,
+    "api": ingest_api,
+    "engine": engine,
+}
+WIRE_EVENT_STEPS = {"baselines", "persist", "api"}  # the steps that use ctx.wire_events
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, Path]:
@@ -60,7 +66,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     config, out = parse_args(argv)
-    if not wrk.available():
+    if "api" in config.steps and not wrk.available():
         print("wrk is not installed (Debian: apt-get install -y wrk); it drives the API load.")
         return 2
     started = time.monotonic()
@@ -71,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             info = environment_info(target, found.origin)
             print(f"servers: {info['servers']}; database and namespace: {target.namespace}")
             ctx = Context(config, target, workdir, results)
-            ctx.wire_events = wire_events(config.events)
+            if WIRE_EVENT_STEPS.intersection(config.steps):
+                ctx.wire_events = wire_events(config.events)
             for name in config.steps:
                 step = time.monotonic()
                 print(f"running {name} …", flush=True)
