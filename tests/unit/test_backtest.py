@@ -22,6 +22,7 @@ from eventpulse.domain.engine import Evaluator
 from eventpulse.domain.errors import InvalidInput, NotFound
 from eventpulse.domain.events import Event
 from eventpulse.domain.rules import parse_rule
+from eventpulse.infrastructure.jinja_messages import JinjaMessageTemplates
 from tests.unit.engine.support import BASE, at, event
 from tests.unit.history_fakes import FakeHistory
 from tests.unit.rule_fakes import FakeRuleRepository
@@ -285,3 +286,22 @@ def test_the_anomaly_document_has_the_design_shape() -> None:
     ]
     assert document["message"] == "{{ group.source }} is busy"
     assert document["created_at"] is None
+
+
+def test_with_templates_messages_are_rendered_as_the_worker_renders_them() -> None:
+    rules = run(stored_rules(RULE))
+    use_case = RunBacktest(FakeHistory(scenario()), rules, templates=JinjaMessageTemplates())
+
+    result = run(use_case.stored("busy", None, SINCE, UNTIL))
+
+    assert [a.message for a in result.anomalies] == ["a is busy", "a is busy"]
+
+
+def test_a_rule_document_with_a_refused_template_is_a_422_at_rule_message() -> None:
+    rules = ManageRules(FakeRuleRepository(), SilentAnnouncer())
+    use_case = RunBacktest(FakeHistory([]), rules, templates=JinjaMessageTemplates())
+
+    with pytest.raises(InvalidInput) as error:
+        run(use_case.document(RULE | {"message": "{{ 'x' * 10**9 }}"}, SINCE, UNTIL))
+
+    assert [e.field for e in error.value.errors] == ["rule.message"]

@@ -11,6 +11,7 @@ import pytest
 from eventpulse.application.rule_ids import derived_rule_id, is_rule_id
 from eventpulse.application.rules import ManageRules
 from eventpulse.domain.errors import Conflict, InvalidInput, NotFound, ReloadNotConfirmed
+from eventpulse.infrastructure.jinja_messages import JinjaMessageTemplates
 from tests.unit.rule_fakes import FakeRuleRepository, RecordingAnnouncer
 
 T = TypeVar("T")
@@ -285,3 +286,16 @@ def test_a_page_size_out_of_range_is_refused_naming_limit(limit: int) -> None:
         run(rules.list(limit=limit))
 
     assert problems(error) == ["limit"]
+
+
+def test_a_message_template_outside_the_sandboxed_subset_is_refused_at_message() -> None:
+    rules = ManageRules(
+        FakeRuleRepository(), RecordingAnnouncer(), templates=JinjaMessageTemplates()
+    )
+
+    with pytest.raises(InvalidInput) as error:
+        run(rules.create(rule(message="{% for i in range(10**9) %}x{% endfor %}")))
+    created = run(rules.create(rule(rule_id="ok", message="{{ rule_name }}: {{ value }}")))
+
+    assert problems(error) == ["message"]
+    assert created.document["message"] == "{{ rule_name }}: {{ value }}"
