@@ -17,9 +17,11 @@ import psycopg
 import yaml
 
 from eventpulse.application.backtest import anomaly_document
+from eventpulse.application.messages import render_anomaly
 from eventpulse.domain.engine import Evaluator
 from eventpulse.domain.events import Event
 from eventpulse.domain.rules import parse_rule
+from eventpulse.infrastructure.jinja_messages import JinjaMessageTemplates
 from tests.integration.conftest import Product, post_batches
 from tests.support import spawn, wait_until
 
@@ -107,7 +109,9 @@ def test_the_backtest_of_a_stored_rule_is_the_engine_over_the_stored_events(
     evaluator = Evaluator("machine-cold", 1, spec)
     expected = evaluator.feed(stored)
     assert expected, "the rule finds something in this series"
-    documents = orjson.loads(orjson.dumps([anomaly_document(a) for a in expected]))
+    templates = JinjaMessageTemplates()
+    rendered = [render_anomaly(a, templates, spec.name) for a in expected]
+    documents = orjson.loads(orjson.dumps([anomaly_document(a) for a in rendered]))
     assert body["anomalies"] == documents
 
     summary = body["summary"]
@@ -168,6 +172,15 @@ def test_the_cli_backtests_a_rule_file_prints_tables_or_json_and_exits_1_on_422(
     assert status == 0, out
     assert "Backtest summary" in out
     assert "machine-temperature-drop@0" in out
+
+    labels = str(DATA / "labels/combined_windows.json")
+    scored_args = ["--labels", labels, "--series", SOURCE, "--json"]
+    status, out = cli("labels", str(rule_file), "--since", since, "--until", until, *scored_args)
+    assert status == 0, out
+    scored = json.loads(out)["labels"]
+    # The first 3,000 readings (to 2013-12-12) hold the first labelled failure of four.
+    assert scored["windows"] == 4 and scored["windows_caught"] == 1
+    assert scored["anomalies"] == len(expected) and scored["anomalies_in_windows"] >= 1
 
     status, out = cli("naive", str(rule_file), "--since", "2013-12-01T00:00:00", "--until", until)
     assert status == 1
