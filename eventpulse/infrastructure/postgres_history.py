@@ -1,9 +1,9 @@
 """Stored events for backtests: a time range in arrival order, streamed in bounded chunks.
 
-A server-side (named) cursor reads the range through `events_ts_idx` and PostgreSQL sorts it by
-arrival (spilling to disk past `work_mem`, not to this process); the API holds one chunk at a
-time. There is deliberately no index on the arrival columns: it would slow every insert, and
-a backtest reads a time range anyway (migration 0002).
+A server-side (named) cursor reads the range (PostgreSQL picks `events_ts_idx` or, for wide
+ranges, `events_arrival_idx`, migration 0003) in arrival order, sorting in the server if it
+must (spilling to disk past `work_mem`, not to this process); the API holds one chunk at a time.
+The live evaluator reads stored events with the same columns (`STORED_COLUMNS`, `stored_pair`).
 """
 
 from __future__ import annotations
