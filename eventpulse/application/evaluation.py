@@ -129,6 +129,12 @@ Render = Callable[[Anomaly, ActiveRule], Anomaly]
 OnAnomalies = Callable[[list[Anomaly]], None]
 
 
+class Publisher(Protocol):
+    def publish_pending(self) -> int:
+        """Append every stored, unpublished anomaly to the anomaly feed (anomaly_feed.py)."""
+        ...
+
+
 @dataclass(slots=True)
 class EvaluationStats:
     steps: int = 0
@@ -162,6 +168,7 @@ class LiveEvaluation:
         *,
         render: Render = lambda anomaly, _: anomaly,
         on_anomalies: OnAnomalies | None = None,
+        publisher: Publisher | None = None,
         batch_size: int = 5_000,
     ) -> None:
         self._store = store
@@ -169,6 +176,7 @@ class LiveEvaluation:
         self._rules = rules
         self._render = render
         self._on_anomalies = on_anomalies
+        self._publisher = publisher
         self._batch_size = batch_size
         self._checkpoint: Checkpoint | None = None  # set while this worker holds the lease
         self._running: dict[RuleKey, _Running] = {}
@@ -241,6 +249,8 @@ class LiveEvaluation:
         self.stats.anomalies += len(stored)
         if stored and self._on_anomalies is not None:
             self._on_anomalies(stored)
+        if stored and self._publisher is not None:
+            self._publisher.publish_pending()
         return True
 
     def _next_events(self, cursor: Position) -> tuple[list[tuple[Position, Event]], Position]:
@@ -267,6 +277,8 @@ class LiveEvaluation:
         self._exhausted = None
         self.stats.takeovers += 1
         log.info("evaluating from arrival position %s", checkpoint.cursor)
+        if self._publisher is not None:  # what a predecessor stored but did not publish
+            self._publisher.publish_pending()
         return True
 
     def _start(

@@ -132,18 +132,9 @@ class RedisIngestStream:
     def trim_acknowledged(self) -> int:
         """Trim below the oldest entry some group has not acknowledged (invariant 4)."""
         with stream_errors("trimming the ingest stream"):
-            groups: Any = self._client.xinfo_groups(self._key)
-            if not groups:
+            floor = oldest_unacknowledged(self._client, self._key)
+            if floor is None:
                 return 0
-            floors = []
-            for info in groups:
-                name = info["name"]
-                summary: Any = self._client.xpending(self._key, name) if info["pending"] else None
-                if summary and summary["pending"] and summary["min"]:
-                    floors.append(_id(summary["min"]))
-                else:  # nothing pending (another worker may have just acked the last one)
-                    floors.append(_id(info["last-delivered-id"]))
-            floor = min(floors, key=_id_key)
             # MINID removes entries strictly below `floor`; exact, so the stream length the API
             # uses for backpressure is the real backlog (plus at most one acknowledged entry).
             return int(self._client.xtrim(self._key, minid=floor, approximate=False))
@@ -162,6 +153,21 @@ class RedisIngestStream:
         return [
             _entry(entry_id, fields, counts.get(_id(entry_id), 1)) for entry_id, fields in claimed
         ]
+
+
+def oldest_unacknowledged(client: Redis, key: str) -> str | None:
+    """The oldest entry of `key` that some consumer group has not acknowledged (or, for a
+    group with nothing pending, the last entry it was delivered); None without groups."""
+    groups: Any = client.xinfo_groups(key)
+    floors = []
+    for info in groups:
+        name = info["name"]
+        summary: Any = client.xpending(key, name) if info["pending"] else None
+        if summary and summary["pending"] and summary["min"]:
+            floors.append(_id(summary["min"]))
+        else:  # nothing pending (another consumer may have just acked the last one)
+            floors.append(_id(info["last-delivered-id"]))
+    return min(floors, key=_id_key) if floors else None
 
 
 def _entry(

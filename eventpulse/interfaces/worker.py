@@ -17,6 +17,7 @@ from types import FrameType
 from redis import Redis
 from redis.exceptions import RedisError
 
+from eventpulse.application.anomaly_feed import FeedPublisher
 from eventpulse.application.evaluation import LiveEvaluation
 from eventpulse.application.messages import render_anomaly
 from eventpulse.application.persist import OnPersisted, Persister, PersistPolicy, PersistStats
@@ -26,7 +27,9 @@ from eventpulse.domain.events import Event
 from eventpulse.infrastructure.jinja_messages import JinjaMessageTemplates
 from eventpulse.infrastructure.postgres_evaluation import PostgresEvaluationStore
 from eventpulse.infrastructure.postgres_events import PostgresEventStore
+from eventpulse.infrastructure.postgres_outbox import PostgresAnomalyOutbox
 from eventpulse.infrastructure.postgres_rule_set import PostgresRuleSetSource
+from eventpulse.infrastructure.redis_anomaly_feed import RedisAnomalyFeed
 from eventpulse.infrastructure.redis_frontier import RedisPersistedFrontier
 from eventpulse.infrastructure.redis_reload import RedisWorkerReports, ReloadListener
 from eventpulse.infrastructure.redis_stream import RedisIngestStream
@@ -84,12 +87,14 @@ def run_worker(
         heartbeat_s=settings.worker_heartbeat_s,
     )
     templates = JinjaMessageTemplates()
+    outbox = PostgresAnomalyOutbox(settings.database_url)
     evaluation_store = PostgresEvaluationStore(settings.database_url, consumer)
     evaluation = LiveEvaluation(
         evaluation_store,
         RedisPersistedFrontier(client, settings.stream_key),
         rules,
         render=lambda anomaly, rule: render_anomaly(anomaly, templates, rule.spec.name),
+        publisher=FeedPublisher(outbox, RedisAnomalyFeed(client, settings.namespace)),
         batch_size=settings.evaluation_batch,
     )
     wake = threading.Event()
@@ -128,6 +133,7 @@ def run_worker(
             thread.join(timeout=30)
         _withdraw(reports)
         evaluation_store.close()
+        outbox.close()
         rule_source.close()
         store.close()
         client.close()

@@ -7,11 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
+import redis
 
 from tests.integration.conftest import Product, post_batches
 from tests.integration.live_support import stored_anomaly_ids, wait_stored_and_evaluated
 from tests.integration.test_backtest import RULE, series_events
+from tests.support import wait_until
 
 
 def backtest_ids(api: str, rule_id: str, events: list[dict[str, Any]]) -> list[str]:
@@ -41,3 +44,35 @@ def test_a_worker_stores_the_anomalies_the_backtest_finds(
     live = stored_anomaly_ids(db, "machine-cold")
     assert live, "the rule finds the labelled failures"
     assert live == backtest_ids(api, "machine-cold", events)
+
+
+def feed_ids(redis_client: redis.Redis, namespace: str) -> list[str]:
+    entries = redis_client.xrange(f"{namespace}:anomalies")
+    return [orjson.loads(fields[b"a"])["anomaly_id"] for _, fields in entries]
+
+
+def test_every_stored_anomaly_reaches_the_feed_once_in_storage_order(
+    product: Product, db: psycopg.Connection[Any], redis_client: redis.Redis
+) -> None:
+    # Left by a worker that died between storing and publishing: published by the next one.
+    db.execute(
+        "INSERT INTO anomalies (anomaly_id, rule_id, rule_version, severity, group_key,"
+        " window_start, window_end, ts) VALUES ('left-over', 'r', 1, 'info', '{}',"
+        " now(), now(), now())"
+    )
+    api = product.start_api()
+    product.start_worker("w1")
+    with httpx.Client(base_url=api, timeout=30) as client:
+        assert client.post("/api/v1/rules", json=RULE).status_code == 201
+    events = series_events()[:4000]
+    post_batches(api, events, size=1000)
+    wait_stored_and_evaluated(db, len(events))
+
+    in_order = [r[0] for r in db.execute("SELECT anomaly_id FROM anomalies ORDER BY seq")]
+    wait_until(
+        lambda: feed_ids(redis_client, product.settings.namespace) == in_order,
+        what="the feed to hold every stored anomaly",
+    )
+    assert in_order[0] == "left-over" and len(in_order) > 1
+    unpublished = db.execute("SELECT count(*) FROM anomalies WHERE published_at IS NULL")
+    assert unpublished.fetchone()[0] == 0
