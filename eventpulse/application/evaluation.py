@@ -36,7 +36,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
-from eventpulse.application.rule_set import ActiveRule, RuleSet
+from eventpulse.application.rule_set import NOT_LOADED, ActiveRule, RuleSet
 from eventpulse.domain.engine import Anomaly, Evaluator
 from eventpulse.domain.errors import EventPulseError
 from eventpulse.domain.events import Event
@@ -215,9 +215,12 @@ class LiveEvaluation:
 
     def step(self) -> bool:
         """One step: whether it did anything (a caller waits before the next when not)."""
-        if self._checkpoint is None and not self._lead():
-            return False
         with self._rules.pinned() as rule_set:
+            if rule_set.revision == NOT_LOADED:
+                # Before the worker's first load, an empty set would end every running version.
+                return False
+            if self._checkpoint is None and not self._lead():
+                return False
             return self._step(rule_set)
 
     def _step(self, rule_set: RuleSet) -> bool:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from eventpulse.domain.errors import InvalidInput
 from eventpulse.domain.rules import RuleSpec, parse_rule
@@ -49,7 +49,9 @@ class RuleSet:
         return {rule.rule_id: rule.version for rule in self.rules}
 
 
-EMPTY = RuleSet(revision=0)
+NOT_LOADED: Final = 0
+"""The revision of the set a worker holds before its first load (stored revisions start at 1)."""
+EMPTY = RuleSet(revision=NOT_LOADED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,8 +112,10 @@ class ReloadListener:
         while not stop.is_set():
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
+                self._rules.reload()  # first: the worker evaluates nothing before its first load
+                self.loaded.set()
                 pubsub.subscribe(self._channel)
-                self._rules.reload()
+                self._rules.reload()  # what changed before the subscription took effect
                 self.loaded.set()
                 failures = 0
                 self._listen(pubsub, stop)

@@ -3,6 +3,7 @@ backtest of the same rule version over the stored events returns, ids included."
 
 from __future__ import annotations
 
+import signal
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,3 +77,27 @@ def test_every_stored_anomaly_reaches_the_feed_once_in_storage_order(
     assert in_order[0] == "left-over" and len(in_order) > 1
     unpublished = db.execute("SELECT count(*) FROM anomalies WHERE published_at IS NULL")
     assert unpublished.fetchone()[0] == 0
+
+
+def test_a_restarted_worker_carries_on_with_the_running_rule_versions(
+    product: Product, db: psycopg.Connection[Any]
+) -> None:
+    api = product.start_api()
+    first = product.start_worker("w1")
+    with httpx.Client(base_url=api, timeout=30) as client:
+        assert client.post("/api/v1/rules", json=RULE).status_code == 201
+    events = series_events()
+    half = len(events) // 2
+    post_batches(api, events[:half], size=1000)
+    wait_stored_and_evaluated(db, half)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(30) == 0
+
+    product.start_worker("w2")
+    post_batches(api, events[half:], size=1000)
+    wait_stored_and_evaluated(db, len(events))
+
+    spans = db.execute("SELECT rule_version, ended_ms FROM rule_evaluations").fetchall()
+    assert spans == [(1, None)]  # one version, still running: the restart ended nothing
+    live = stored_anomaly_ids(db, "machine-cold")
+    assert live == backtest_ids(api, "machine-cold", events)

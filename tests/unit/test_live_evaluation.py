@@ -10,6 +10,7 @@ import pytest
 
 from eventpulse.application import evaluation as evaluation_module
 from eventpulse.application.evaluation import LeaseLost, LiveEvaluation, Position
+from eventpulse.application.rule_set import NOT_LOADED, RuleSet
 from eventpulse.domain.engine import Anomaly, Evaluator
 from eventpulse.domain.errors import StreamUnavailable
 from eventpulse.domain.events import Event
@@ -221,3 +222,16 @@ def test_the_loop_resigns_after_a_failed_step_and_resumes_from_the_checkpoint() 
     assert seen == [len(expected("b", MATCH_B, pairs))]
     assert live.stats.takeovers == 2  # led, failed and resigned, led again
     assert not live.leading  # a stopped loop gives the lease up
+
+
+def test_nothing_is_evaluated_or_ended_before_the_workers_first_rule_load() -> None:
+    store = FakeEvaluationStore(stream(20))
+    leader = LiveEvaluation(store, FakeFrontier((3, 0)), FakeRules(active("b", **MATCH_B)))
+    drain(leader)
+    restarted_rules = FakeRules()
+    restarted_rules.current = RuleSet(NOT_LOADED)  # a worker that has not loaded its rules yet
+    restarted = LiveEvaluation(store, FakeFrontier((100, 0)), restarted_rules)
+
+    assert not restarted.step()
+    assert not restarted.leading
+    assert store.cursor == (3, 0, -1) and store.spans[("b", 1)][1] is None
