@@ -45,7 +45,10 @@ class RedisReloadAnnouncer:
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as exc:
-            raise StreamUnavailable(f"announcing the rule change: {exc}") from exc
+            raise StreamUnavailable(
+                f"the change is stored, but it could not be announced to the workers ({exc});"
+                " they load it by their periodic resync, and repeating the write waits for them"
+            ) from exc
 
     async def _wait(self, pubsub: Any, revision: int) -> list[str]:
         loop = asyncio.get_running_loop()
