@@ -199,8 +199,8 @@ def _insert_anomalies(
             a.window_start,
             a.window_end,
             a.ts,
-            a.value,
-            a.message or "",
+            None if a.value is None else float(a.value),  # one array type: ints become floats
+            (a.message or "").replace("\x00", ""),  # text cannot hold NUL
             Jsonb(a.details),
         )
         for column, value in zip(columns, row, strict=True):
