@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from eventpulse.domain.engine import Anomaly
 from eventpulse.domain.errors import EventPulseError
 from eventpulse.domain.events import Event
+from eventpulse.domain.rules import Severity
 
 
 class EventQueue(Protocol):
@@ -68,6 +71,55 @@ class EventReader(Protocol):
 
     async def get(self, event_id: UUID) -> Event | None: ...
 
+    async def list(self, query: EventQuery) -> list[Event]:
+        """At most `query.limit` events matching `query`, in (ts, event_id) order."""
+        ...
+
 
 class RejectedEvents(EventPulseError):
     """The store refused the data of a batch (not a transient failure); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Which stored events to list: `since <= ts < until` (UTC), optionally one `event_type`
+    and/or `source`, positioned strictly after `after` = (ts, event_id) of the last event of the
+    previous page. Rows are never updated, so a position means the same at any later time."""
+
+    limit: int
+    event_type: str | None = None
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[datetime, UUID] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyQuery:
+    """Which stored anomalies to list, on anomaly `ts`, like `EventQuery`: after `after` =
+    (ts, anomaly_id) in (ts, anomaly_id) order."""
+
+    limit: int
+    rule_id: str | None = None
+    severity: Severity | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[datetime, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnomaly:
+    """An anomaly as stored: the engine's value and when it was stored."""
+
+    anomaly: Anomaly
+    created_at: datetime
+
+
+class AnomalyReader(Protocol):
+    """Read access to stored anomalies (PostgreSQL `anomalies`; the API's query side)."""
+
+    async def get(self, anomaly_id: str) -> StoredAnomaly | None: ...
+
+    async def list(self, query: AnomalyQuery) -> list[StoredAnomaly]:
+        """At most `query.limit` anomalies matching `query`, in (ts, anomaly_id) order."""
+        ...

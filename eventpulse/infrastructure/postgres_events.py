@@ -12,9 +12,10 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
 
-from eventpulse.application.ports import RejectedEvents
+from eventpulse.application.ports import EventQuery, RejectedEvents
 from eventpulse.domain.errors import StoreUnavailable
 from eventpulse.domain.events import Event
+from eventpulse.infrastructure.postgres_reads import fetch_all, page_sql
 
 # Per batch: binary COPY into a per-connection staging table, then one idempotent INSERT that
 # returns only the ids that were new. Measured against `unnest` arrays (text and binary) and
@@ -145,5 +146,26 @@ class PostgresEventReader:
             raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
         if row is None:
             return None
-        event_id, event_type, source, ts, payload, received_at, ms, seq, idx = row
-        return Event(event_id, event_type, source, ts, payload, received_at, (ms, seq, idx))
+        return _stored_event(row)
+
+    async def list(self, query: EventQuery) -> list[Event]:
+        sql, params = events_page_sql(query)
+        return [_stored_event(row) for row in await fetch_all(self._pool, sql, params)]
+
+
+def events_page_sql(query: EventQuery) -> tuple[str, list[Any]]:
+    """The SQL of `PostgresEventReader.list` and its parameters (see postgres_reads)."""
+    return page_sql(
+        f"SELECT {_STORED} FROM events",
+        "event_id",
+        equal=[("event_type", query.event_type), ("source", query.source)],
+        since=query.since,
+        until=query.until,
+        after=query.after,
+        limit=query.limit,
+    )
+
+
+def _stored_event(row: tuple[Any, ...]) -> Event:
+    event_id, event_type, source, ts, payload, received_at, ms, seq, idx = row
+    return Event(event_id, event_type, source, ts, payload, received_at, (ms, seq, idx))

@@ -51,6 +51,31 @@ class Settings(BaseSettings):
     worker_ttl_s: float = Field(default=5.0, description="a silent worker is not waited for")
     reload_timeout_s: float = Field(default=10.0, description="rule writes wait this long")
 
+    # Notifier (`eventpulse notifier`; invariant 8). Channel retries are in the YAML config.
+    notifier_read_count: int = Field(default=100, ge=1)
+    notifier_block_ms: int = Field(default=500, ge=1)
+    notifier_max_in_flight: int = Field(
+        default=1000, ge=1, description="anomalies held unacknowledged before reading pauses"
+    )
+    notifier_max_deliveries: int = Field(
+        default=10, ge=1, description="a feed entry delivered more often is dead-lettered"
+    )
+    notifier_claim_idle_ms: int = Field(
+        default=30_000, ge=1, description="entries idle this long on a notifier are claimed"
+    )
+    notifier_claim_every_s: float = Field(default=5.0, gt=0)
+    notifier_grace_s: float = Field(default=10.0, ge=0, description="deliveries finish on stop")
+    notifier_cache_s: float = Field(default=5.0, ge=0, description="silences are re-read after")
+
+    # Live anomalies over WebSocket (`WS /api/v1/ws/anomalies`).
+    ws_heartbeat_s: float = Field(default=15.0, gt=0, description="heartbeat of an idle client")
+    ws_queue_size: int = Field(
+        default=1000, ge=1, description="live messages queued for a client before it is too slow"
+    )
+    ws_send_timeout_s: float = Field(
+        default=10.0, gt=0, description="a send stalled this long closes the client as too slow"
+    )
+
     @property
     def stream_key(self) -> str:
         return f"{self.namespace}:events"

@@ -1,9 +1,10 @@
 """`eventpulse up`: every process of the product on one machine, in the foreground.
 
 The supervisor owns the embedded servers (when no URLs are configured), applies migrations,
-then runs the API and the workers as child processes in their own sessions, so that Ctrl-C
-reaches only the supervisor, which stops them in order: API first (no new events), then the
-workers (they finish and acknowledge their batch), then the servers. A child that dies on its
+then runs the API, the workers and the notifier (when its config is valid) as child processes in
+their own sessions, so that Ctrl-C reaches only the supervisor, which stops them in order: API
+first (no new events), then the workers (they finish and acknowledge their batch) and the
+notifier (it finishes deliveries in progress), then the servers. A child that dies on its
 own is restarted with backoff.
 """
 
@@ -95,7 +96,9 @@ def run_up(settings: Settings, options: UpOptions) -> int:
             Child(f"worker-{i}", ["worker", "--consumer", f"worker-{i}"], env=env)
             for i in range(1, options.workers + 1)
         ]
-        children = [api, *workers]
+        notifiers = notifier_children(settings, env)
+        children = [api, *workers, *notifiers]
+        background = [*workers, *notifiers]  # stopped together, after the API
         for child in children:
             child.start()
         base = f"http://{options.host}:{options.port}"
@@ -110,12 +113,29 @@ def run_up(settings: Settings, options: UpOptions) -> int:
         api.stop(time.monotonic() + _STOP_TIMEOUT_S)
         # The workers get their own full grace period to store and ack what they have read.
         deadline = time.monotonic() + _STOP_TIMEOUT_S
-        for worker in workers:
+        for worker in background:
             worker.terminate()  # all at once: they finish their batches in parallel
-        for worker in workers:
+        for worker in background:
             worker.stop(deadline)
     print("EventPulse: stopped.", flush=True)
     return 0
+
+
+def notifier_children(settings: Settings, env: dict[str, str]) -> list[Child]:
+    """The notifier, when its config is valid; otherwise none, and the log says why (the
+    product runs without notifications rather than not at all)."""
+    from eventpulse.infrastructure.notify_config import InvalidNotificationConfig
+    from eventpulse.interfaces.notifier import load_notification_config
+
+    try:
+        config = load_notification_config(settings)
+    except InvalidNotificationConfig as exc:
+        log.warning("the notifier is not started: %s", exc)
+        return []
+    path = str(settings.notifications.resolve())
+    log.info("notifier: %d routes from %s", len(config.plan.routes), path)
+    notifier_env = {**env, "EVENTPULSE_NOTIFICATIONS": path}
+    return [Child("notifier", ["notifier", "--consumer", "notifier-1"], env=notifier_env)]
 
 
 def _restart_exited(children: list[Child]) -> None:

@@ -52,6 +52,25 @@ class Product:
         self.processes.append(process)
         return process
 
+    def start_notifier(
+        self, consumer: str, config: Path, env: dict[str, str] | None = None, **overrides: Any
+    ) -> subprocess.Popen[bytes]:
+        """A notifier with the config file `config`; `env` adds variables (the secrets its
+        `*_env` keys name), `overrides` EVENTPULSE_ settings (quick claims by default)."""
+        quick = {"notifier_claim_idle_ms": 1000, "notifier_claim_every_s": 0.5}
+        settings = {**quick, "notifier_block_ms": 200, "notifier_cache_s": 0.2, **overrides}
+        full_env = {
+            **self.env,
+            "EVENTPULSE_NOTIFICATIONS": str(config),
+            **{f"EVENTPULSE_{k.upper()}": str(v) for k, v in settings.items()},
+            **(env or {}),
+        }
+        process = spawn(
+            ["notifier", "--consumer", consumer], full_env, self.logs / f"{consumer}.log"
+        )
+        self.processes.append(process)
+        return process
+
     def stop_all(self) -> None:
         for process in self.processes:
             stop(process)

@@ -1,4 +1,4 @@
-"""The HTTP API over fakes: a real IngestEvents on a fake queue, a fake reader, given probes."""
+"""The HTTP API over fakes: a real IngestEvents on a fake queue, fake readers, given probes."""
 
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ from starlette.exceptions import StarletteDeprecationWarning
 from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents, IngestLimits
 from eventpulse.application.rules import ManageRules, SilentAnnouncer
+from eventpulse.application.silences import ManageSilences
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.http.app import create_app
-from eventpulse.interfaces.http.deps import ApiServices, HttpLimits, Probe
+from eventpulse.interfaces.http.deps import ApiServices, HttpLimits, LiveAnomalies, Probe
 from tests.unit.fakes import T0, FakeQueue, FakeReader
+from tests.unit.feed_fakes import FakeFeed
 from tests.unit.history_fakes import FakeHistory
+from tests.unit.query_fakes import FakeAnomalyReader
 from tests.unit.rule_fakes import FakeRuleRepository
+from tests.unit.silence_fakes import FakeSilenceRepository
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for the `httpx2` package and warns at import when it falls back to
@@ -48,8 +52,13 @@ def serve(
     fast_ingest: bool = True,
     rules: ManageRules | None = None,
     history: FakeHistory | None = None,
+    anomalies: FakeAnomalyReader | None = None,
+    silences: FakeSilenceRepository | None = None,
+    feed: FakeFeed | None = None,
+    heartbeat_s: float = 30.0,
 ) -> Iterator[TestClient]:
     rules = rules or ManageRules(FakeRuleRepository(), SilentAnnouncer())
+    live_feed = feed or FakeFeed()
     services = ApiServices(
         ingest=IngestEvents(queue or FakeQueue(), IngestLimits(MAX_EVENT_BYTES), clock=_clock),
         events=reader or FakeReader(),
@@ -57,6 +66,9 @@ def serve(
         probes=dict(probes or {"redis": healthy, "postgres": healthy}),
         rules=rules,
         backtest=RunBacktest(history or FakeHistory(), rules, chunk_size=3),
+        anomalies=anomalies or FakeAnomalyReader(),
+        silences=ManageSilences(silences or FakeSilenceRepository(), clock=_clock),
+        live=LiveAnomalies(live_feed, live_feed, heartbeat_s, 5.0),
     )
     with TestClient(create_app(SETTINGS, services=services, fast_ingest=fast_ingest)) as client:
         yield client

@@ -16,9 +16,10 @@ from uuid import UUID, uuid4
 import orjson
 
 from eventpulse.application.event_codec import encode_event, join_events
-from eventpulse.application.ports import RejectedEvents, StreamEntry
+from eventpulse.application.ports import EventQuery, RejectedEvents, StreamEntry
 from eventpulse.domain.errors import StoreUnavailable
 from eventpulse.domain.events import Event
+from tests.unit.query_fakes import matching_events
 
 Journal = list[tuple[Any, ...]]
 
@@ -86,6 +87,9 @@ class FakeReader:
 
     async def get(self, event_id: UUID) -> Event | None:
         return self.events.get(event_id)
+
+    async def list(self, query: EventQuery) -> list[Event]:
+        return matching_events(self.events.values(), query)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,37 @@ def worker(
         run_worker(settings, consumer or default_consumer_name())
 
 
+@app.command()
+def notifier(
+    consumer: Annotated[
+        str | None, typer.Option(help="Consumer name; keep it stable across restarts.")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check the notification config, then exit.")
+    ] = False,
+) -> None:
+    """Run one notifier: anomaly feed → Slack, e-mail, webhooks (EVENTPULSE_NOTIFICATIONS)."""
+    from eventpulse.infrastructure.notify_config import InvalidNotificationConfig
+    from eventpulse.interfaces.notifier import (
+        default_consumer_name,
+        load_notification_config,
+        run_notifier,
+    )
+
+    try:
+        config = load_notification_config(_settings())
+    except InvalidNotificationConfig as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if check:
+        plan = config.plan
+        typer.echo(f"{config.source}: {len(plan.channels)} channels, {len(plan.routes)} routes")
+        return
+    with ExitStack() as stack:
+        settings = _resolved(stack)
+        run_notifier(settings, consumer or default_consumer_name(), config)
+
+
 @db.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,14 +14,30 @@ from redis.asyncio import Redis
 from eventpulse import __version__
 from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents, IngestLimits
-from eventpulse.application.rules import ManageRules, SilentAnnouncer
+from eventpulse.application.rules import ManageRules
+from eventpulse.application.silences import ManageSilences
+from eventpulse.infrastructure.jinja_messages import JinjaMessageTemplates
+from eventpulse.infrastructure.postgres_anomalies import PostgresAnomalyReader
 from eventpulse.infrastructure.postgres_events import PostgresEventReader
 from eventpulse.infrastructure.postgres_history import PostgresEventHistory
 from eventpulse.infrastructure.postgres_rules import PostgresRuleRepository
+from eventpulse.infrastructure.postgres_silences import PostgresSilenceRepository
+from eventpulse.infrastructure.redis_feed_history import RedisFeedHistory
+from eventpulse.infrastructure.redis_live_anomalies import RedisLiveAnomalies
 from eventpulse.infrastructure.redis_queue import RedisEventQueue
+from eventpulse.infrastructure.redis_reload_announcer import RedisReloadAnnouncer
 from eventpulse.infrastructure.settings import Settings
-from eventpulse.interfaces.http import backtest, errors, events, health, rules
-from eventpulse.interfaces.http.deps import ApiServices, HttpLimits
+from eventpulse.interfaces.http import (
+    anomalies,
+    backtest,
+    errors,
+    events,
+    health,
+    rules,
+    silences,
+    ws_anomalies,
+)
+from eventpulse.interfaces.http.deps import ApiServices, HttpLimits, LiveAnomalies
 from eventpulse.interfaces.http.fast_ingest import IngestFastPath
 
 API_PREFIX = "/api/v1"
@@ -45,6 +62,9 @@ def create_app(
     api.include_router(health.router)
     api.include_router(rules.router)
     api.include_router(backtest.router)
+    api.include_router(anomalies.router)
+    api.include_router(silences.router)
+    api.include_router(ws_anomalies.router)
     app.include_router(api)
     errors.install(app)
     if fast_ingest:
@@ -94,18 +114,32 @@ def _adapters(settings: Settings) -> Any:
             async with pool.connection() as conn:
                 await conn.execute("SELECT 1")
 
-        manage_rules = ManageRules(PostgresRuleRepository(pool), SilentAnnouncer())
+        announcer = RedisReloadAnnouncer(redis, settings.namespace, settings.reload_timeout_s)
+        templates = JinjaMessageTemplates()
+        manage_rules = ManageRules(PostgresRuleRepository(pool), announcer, templates=templates)
+        live_feed = RedisLiveAnomalies(redis, settings.namespace, queue_size=settings.ws_queue_size)
+        live_reader = asyncio.create_task(live_feed.run(), name="live-anomalies")
         app.state.services = ApiServices(
             ingest=IngestEvents(queue, IngestLimits(settings.max_event_bytes)),
             events=PostgresEventReader(pool),
             limits=HttpLimits(settings.max_body_bytes, settings.max_batch_events),
             probes={"redis": redis_probe, "postgres": postgres_probe},
             rules=manage_rules,
-            backtest=RunBacktest(PostgresEventHistory(pool), manage_rules),
+            backtest=RunBacktest(PostgresEventHistory(pool), manage_rules, templates=templates),
+            anomalies=PostgresAnomalyReader(pool),
+            silences=ManageSilences(PostgresSilenceRepository(pool)),
+            live=LiveAnomalies(
+                live_feed,
+                RedisFeedHistory(redis, settings.namespace),
+                heartbeat_s=settings.ws_heartbeat_s,
+                send_timeout_s=settings.ws_send_timeout_s,
+            ),
         )
         try:
             yield
         finally:
+            live_reader.cancel()
+            await asyncio.gather(live_reader, return_exceptions=True)
             await queue.close()
             await pool.close()
             await redis.aclose()

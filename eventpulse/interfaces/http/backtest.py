@@ -12,7 +12,6 @@ left out.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -24,7 +23,7 @@ from eventpulse.domain.errors import FieldError, InvalidInput
 from eventpulse.interfaces.http.body import request_json
 from eventpulse.interfaces.http.deps import Services
 from eventpulse.interfaces.http.errors import field_errors, json_response
-from eventpulse.interfaces.http.schemas import ErrorOut, Timestamp
+from eventpulse.interfaces.http.schemas import AnomalyOut, ErrorOut, Timestamp
 
 MAX_ANOMALIES: Final = 10_000
 
@@ -41,24 +40,6 @@ class BacktestIn(BaseModel):
     rule: dict[str, Any] | None = Field(default=None, description="A rule document instead")
     since: Timestamp
     until: Timestamp
-
-
-class AnomalyOut(BaseModel):
-    """The anomaly document of DESIGN §4: the engine's `Anomaly` plus `created_at` (when it was
-    stored; null in a backtest), which the pure engine does not know about."""
-
-    anomaly_id: str
-    rule_id: str
-    rule_version: int
-    severity: str
-    group: dict[str, Any]
-    window_start: datetime
-    window_end: datetime
-    ts: datetime
-    value: float | None
-    message: str | None
-    details: dict[str, Any]
-    created_at: datetime | None
 
 
 class BacktestOut(BaseModel):

@@ -9,8 +9,10 @@ from fastapi import Depends, Request
 
 from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents
-from eventpulse.application.ports import EventReader
+from eventpulse.application.live_anomalies import FeedHistory, LiveFeed
+from eventpulse.application.ports import AnomalyReader, EventReader
 from eventpulse.application.rules import ManageRules
+from eventpulse.application.silences import ManageSilences
 
 
 class Probe(Protocol):
@@ -24,6 +26,16 @@ class HttpLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveAnomalies:
+    """What `WS /ws/anomalies` needs: the live feed, the feed's history, and its timings."""
+
+    feed: LiveFeed
+    history: FeedHistory
+    heartbeat_s: float
+    send_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class ApiServices:
     """Everything the routers need; built by `app.create_app`'s lifespan or given by tests."""
 
@@ -33,6 +45,9 @@ class ApiServices:
     probes: dict[str, Probe]
     rules: ManageRules
     backtest: RunBacktest
+    anomalies: AnomalyReader
+    silences: ManageSilences
+    live: LiveAnomalies
 
 
 async def _services(request: Request) -> ApiServices:

@@ -1,4 +1,4 @@
-"""Events: ingestion (single and batch) and reads by id."""
+"""Events: ingestion (single and batch), the stored events filtered and paged, and reads by id."""
 
 from __future__ import annotations
 
@@ -8,18 +8,29 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from eventpulse.application import queries
 from eventpulse.application.event_codec import event_record
 from eventpulse.domain.errors import NotFound
 from eventpulse.interfaces.http.body import request_json
 from eventpulse.interfaces.http.deps import Services
 from eventpulse.interfaces.http.errors import json_response
 from eventpulse.interfaces.http.ingestion import accept_batch, accept_one
+from eventpulse.interfaces.http.paging import (
+    LIST_ERRORS,
+    Cursor,
+    Limit,
+    NameFilter,
+    Since,
+    Until,
+    list_body,
+)
 from eventpulse.interfaces.http.schemas import (
     EVENT_IN,
     AcceptedOut,
     BatchAcceptedOut,
     BatchRejectedOut,
     ErrorOut,
+    EventListOut,
     EventOut,
 )
 
@@ -63,6 +74,30 @@ async def post_batch(request: Request, services: Services) -> Response:
     documents = await request_json(request, services.limits.max_body_bytes)
     status, body = await accept_batch(services, documents)
     return json_response(body, status)
+
+
+@router.get("", response_model=EventListOut, responses=LIST_ERRORS, summary="Stored events")
+async def list_events(
+    services: Services,
+    event_type: NameFilter = None,
+    source: NameFilter = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = queries.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """Events by ascending `timestamp` (then `event_id`), `since <= timestamp < until`; follow
+    `next_cursor` until it is null."""
+    page = await queries.list_events(
+        services.events,
+        event_type=event_type,
+        source=source,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    return json_response(list_body(page, event_record), 200)
 
 
 @router.get(

@@ -86,6 +86,34 @@ class EventOut(BaseModel):
     received_at: datetime
 
 
+class EventListOut(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class AnomalyOut(BaseModel):
+    """The anomaly document of DESIGN §4: the engine's `Anomaly` plus `created_at` (when it was
+    stored; null in a backtest), which the pure engine does not know about."""
+
+    anomaly_id: str
+    rule_id: str
+    rule_version: int
+    severity: str
+    group: dict[str, Any]
+    window_start: datetime
+    window_end: datetime
+    ts: datetime
+    value: float | None
+    message: str | None
+    details: dict[str, Any]
+    created_at: datetime | None
+
+
+class AnomalyListOut(BaseModel):
+    items: list[AnomalyOut]
+    next_cursor: str | None
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"]
 
