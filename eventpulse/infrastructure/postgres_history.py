@@ -54,5 +54,5 @@ class PostgresEventHistory:
 def stored_pair(row: tuple[Any, ...]) -> tuple[Arrival, Event]:
     """A row of `STORED_COLUMNS` as the engine's `(arrival, event)` pair."""
     arrival = (row[6], row[7], row[8])
-    event = Event(row[0], row[1], row[2], row[3], row[4], row[5], arrival=arrival)
+    event = Event.with_epochs(row[0], row[1], row[2], row[3], row[4], row[5], arrival)
     return arrival, event

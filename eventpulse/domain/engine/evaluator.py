@@ -97,8 +97,12 @@ class Evaluator:
                 replayed += 1
                 continue
             last = arrival
-            ts = event.ts.timestamp()
-            if ts > top and ts - event.received_at.timestamp() <= FUTURE_SKEW_LIMIT:
+            ts = event.ts_epoch
+            if ts is None:
+                ts = event.ts.timestamp()
+            if ts > top and ts - (event.received_epoch or event.received_at.timestamp()) <= (
+                FUTURE_SKEW_LIMIT
+            ):
                 top, water = ts, ts - lateness
             if not matches(event):
                 continue

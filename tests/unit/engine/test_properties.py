@@ -101,3 +101,16 @@ def _shuffle_within(in_order: list[Event], span: timedelta, rng: random.Random) 
         block.append(event)
     rng.shuffle(block)
     return out + block
+
+
+@EXAMPLES
+@given(spec=rule_specs(ANY_LATENESS), batch=events())
+def test_events_read_with_precomputed_epochs_give_the_same_anomalies(
+    spec: RuleSpec, batch: list[Event]
+) -> None:
+    precomputed = [
+        Event.with_epochs(e.event_id, e.event_type, e.source, e.ts, e.payload, e.received_at)
+        for e in batch
+    ]
+
+    assert evaluate(spec, precomputed)[0] == evaluate(spec, batch)[0]
