@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks import baselines, engine, ingest_api, persist, wrk
+from benchmarks import baselines, engine, ingest_api, latency_e2e, persist, persist_rules, wrk
+from benchmarks import workbench as workbench_step
 from benchmarks.context import Config, Context
 from benchmarks.environment import Target, fresh_target, servers
 from benchmarks.report import Results, markdown_table, print_table
@@ -26,8 +27,11 @@ STEPS: dict[str, Any] = {
     "persist": persist,
     "api": ingest_api,
     "engine": engine,
+    "rules": persist_rules,
+    "latency": latency_e2e,
+    "workbench": workbench_step,
 }
-WIRE_EVENT_STEPS = {"baselines", "persist", "api"}  # the steps that use ctx.wire_events
+WIRE_EVENT_STEPS = {"baselines", "persist", "api", "rules"}  # the steps that use ctx.wire_events
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, Path]:

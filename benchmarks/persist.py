@@ -10,7 +10,11 @@ Baseline: the fastest raw insert of the same rows in the same batch size (baseli
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -67,7 +71,7 @@ def _count(ctx: Context) -> int:
     return int(row[0]) if row else 0
 
 
-def _wait(what: str, probe: Any, process: Process, deadline: float) -> float:
+def wait_until(what: str, probe: Any, process: Process, deadline: float) -> float:
     while not probe():
         if not process.alive():
             raise RuntimeError(f"worker exited while waiting for {what}:\n{process.tail()}")
@@ -77,30 +81,93 @@ def _wait(what: str, probe: Any, process: Process, deadline: float) -> float:
     return time.perf_counter()
 
 
-def run(ctx: Context) -> None:
+@dataclass(frozen=True)
+class Drain:
+    """One worker run over a pre-filled stream (perf_counter instants)."""
+
+    spawned: float  # the worker process started
+    started: float  # its consumer first read
+    done: float  # every entry acknowledged
+    cpu_s: float | None  # the worker's CPU time (user + system) from first read to all acked
+    busy_s: float | None  # CPU time of the whole machine (every process) over the same span
+    then: Any = None  # what `then` returned
+
+
+def drain(
+    ctx: Context,
+    entries: list[bytes],
+    total: int,
+    *,
+    name: str = "worker",
+    profile: bool = True,
+    then: Callable[[Process], Any] | None = None,
+) -> Drain:
+    """Pre-fill the stream with `entries`, run one worker until every entry is acknowledged
+    and `total` rows are stored, then `then(worker)` while it still runs; the timings.
+
+    Its log is `workdir/NAME.log`, its py-spy profile (with `--profile`, if `profile`) NAME."""
     cfg = ctx.config
-    entries = ctx.entries()
-    total = len(ctx.wire_events)
     key = ctx.target.stream_key
-    _codec_costs(ctx, entries)
-    reset_events(ctx.target.database_url)
     client = ctx.target.redis()
     try:
         last_id = prefill(client, key, entries)
         env = ctx.target.env(worker_read_count=cfg.read_count, max_entry_events=cfg.entry_events)
         deadline = time.monotonic() + cfg.persist_timeout_s
         spawned = time.perf_counter()
-        with product(["worker", "--consumer", CONSUMER], env, ctx.workdir / "worker.log") as w:
-            started = _wait("the first read", lambda: _consumer_seen(client, key), w, deadline)
+        with product(["worker", "--consumer", CONSUMER], env, ctx.workdir / f"{name}.log") as w:
+            started = wait_until("the first read", lambda: _consumer_seen(client, key), w, deadline)
+            cpu_at_start, busy_at_start = _cpu_s(w.pid), _busy_s()
             expected_s = total / RATE_TARGET
-            with profiled(cfg.profile_dir, w, "worker", expected_s, ctx.results):
-                done = _wait(
+            with profiled(cfg.profile_dir if profile else None, w, name, expected_s, ctx.results):
+                done = wait_until(
                     "every entry acked", lambda: _all_acked(client, key, last_id), w, deadline
                 )
-            _wait("all rows stored", lambda: _count(ctx) == total, w, deadline)
+            cpu_at_done, busy_at_done = _cpu_s(w.pid), _busy_s()
+            wait_until("all rows stored", lambda: _count(ctx) == total, w, deadline)
+            extra = then(w) if then is not None else None
     finally:
         client.delete(key)
         client.close()
+    return Drain(
+        spawned,
+        started,
+        done,
+        _minus(cpu_at_done, cpu_at_start),
+        _minus(busy_at_done, busy_at_start),
+        extra,
+    )
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _busy_s() -> float | None:
+    """CPU seconds the whole machine has used so far, all cores (Linux /proc/stat)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _minus(end: float | None, start: float | None) -> float | None:
+    return None if end is None or start is None else end - start
+
+
+def run(ctx: Context) -> None:
+    cfg = ctx.config
+    entries = ctx.entries()
+    total = len(ctx.wire_events)
+    _codec_costs(ctx, entries)
+    reset_events(ctx.target.database_url)
+    timing = drain(ctx, entries, total)
+    spawned, started, done = timing.spawned, timing.started, timing.done
     rate = total / (done - started)
     best = ctx.baselines.get("insert_best")
     ratio_ok = best is not None and rate >= RATIO_TARGET * best

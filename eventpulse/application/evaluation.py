@@ -36,6 +36,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
+from eventpulse.application.meters import NO_METER, EvaluationMeter
 from eventpulse.application.rule_set import NOT_LOADED, ActiveRule, RuleSet
 from eventpulse.domain.engine import Anomaly, Evaluator
 from eventpulse.domain.errors import EventPulseError
@@ -170,6 +171,7 @@ class LiveEvaluation:
         on_anomalies: OnAnomalies | None = None,
         publisher: Publisher | None = None,
         batch_size: int = 5_000,
+        meter: EvaluationMeter = NO_METER,
     ) -> None:
         self._store = store
         self._frontier = frontier
@@ -181,6 +183,8 @@ class LiveEvaluation:
         self._checkpoint: Checkpoint | None = None  # set while this worker holds the lease
         self._running: dict[RuleKey, _Running] = {}
         self._exhausted: Frontier | None = None  # the frontier the last short read reached
+        self._frontier_seen: Frontier | None = None  # the frontier the last step read
+        self._meter = meter
         self.stats = EvaluationStats()
 
     @property
@@ -211,6 +215,7 @@ class LiveEvaluation:
         self._checkpoint = None
         self._running.clear()
         self._exhausted = None
+        self._meter.idle()
         self._store.release_lease()
 
     def step(self) -> bool:
@@ -250,6 +255,7 @@ class LiveEvaluation:
         self.stats.steps += 1
         self.stats.events += len(events)
         self.stats.anomalies += len(stored)
+        self._meter.step(events=len(events), anomalies=len(stored), lag_s=self._lag_s(cursor))
         if stored and self._on_anomalies is not None:
             self._on_anomalies(stored)
         if stored and self._publisher is not None:
@@ -258,7 +264,7 @@ class LiveEvaluation:
 
     def _next_events(self, cursor: Position) -> tuple[list[tuple[Position, Event]], Position]:
         """The next events to evaluate and the cursor after them."""
-        frontier = self._frontier.frontier()
+        frontier = self._frontier_seen = self._frontier.frontier()
         if frontier is None or frontier <= cursor[:2] or frontier == self._exhausted:
             return [], cursor  # persistence has not moved since everything before it was read
         through_frontier = (frontier[0], frontier[1], -1)
@@ -270,6 +276,13 @@ class LiveEvaluation:
             return events, events[-1][0]
         self._exhausted = frontier
         return events, through_frontier
+
+    def _lag_s(self, cursor: Position) -> float:
+        """Stream time between the cursor and the persisted frontier (0 when caught up)."""
+        frontier = self._frontier_seen
+        if frontier is None or frontier <= cursor[:2]:
+            return 0.0
+        return max(0, frontier[0] - cursor[0]) / 1000
 
     def _lead(self) -> bool:
         if not self._store.acquire_lease():
@@ -319,6 +332,7 @@ class LiveEvaluation:
             spent = time.perf_counter() - began
             seconds = self.stats.seconds_by_rule
             seconds[run.rule.rule_id] = seconds.get(run.rule.rule_id, 0.0) + spent
+            self._meter.rule_seconds(run.rule.rule_id, spent)
             found += (self._render(anomaly, run.rule) for anomaly in produced)
         return found
 
@@ -340,9 +354,11 @@ class LiveEvaluation:
                     run.rule.rule_id,
                     run.rule.version,
                     pair[1].event_id,
+                    extra={"rule_id": run.rule.rule_id, "event_id": str(pair[1].event_id)},
                 )
                 break
         self.stats.rule_errors[run.rule.rule_id] += 1
+        self._meter.rule_error(run.rule.rule_id)
         del self._running[key]  # ended by this step, never restarted (finished)
         return produced
 

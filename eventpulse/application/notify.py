@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from eventpulse.application.meters import NO_METER, DeliveryMeter
 from eventpulse.application.notify_delivery import Deliveries, Target, durably
 from eventpulse.application.notify_digest import Digests
 from eventpulse.application.notify_in_flight import InFlight, Job, decode_anomaly
@@ -78,6 +79,8 @@ class Notifier:
         senders: Mapping[str, Sender],
         options: NotifierOptions = NotifierOptions(),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        meter: DeliveryMeter = NO_METER,
     ) -> None:
         self._feed = feed
         self._records = records
@@ -86,7 +89,7 @@ class Notifier:
         self._plan = plan
         self._options = options
         self._now = now
-        self.stats = NotifierStats()
+        self.stats = NotifierStats(meter=meter)
         self._deliveries = Deliveries(plan.channels, senders, records, self.stats)
         self._digests = Digests(
             self._deliveries,

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventpulse.application.event_codec import decode_entry, encode_event, event_record
+from eventpulse.application.meters import NO_METER, PersistMeter
 from eventpulse.application.ports import EventStore, IngestStream, RejectedEvents, StreamEntry
 from eventpulse.domain.errors import StoreUnavailable, StreamUnavailable
 from eventpulse.domain.events import Event
@@ -80,11 +81,14 @@ class Persister:
         store: EventStore,
         policy: PersistPolicy,
         on_persisted: OnPersisted | None = None,
+        *,
+        meter: PersistMeter = NO_METER,
     ) -> None:
         self._stream = stream
         self._store = store
         self._policy = policy
         self._on_persisted = on_persisted
+        self._meter = meter
         self.stats = PersistStats()
 
     def run(self, stop: threading.Event) -> PersistStats:
@@ -239,12 +243,19 @@ class Persister:
         backoff = _Backoff(self._policy)
         while True:
             try:
-                return self._store.insert_new(events)
+                return self._timed_insert(events)
             except StoreUnavailable as exc:
                 log.warning("event store unavailable, retrying (nothing acknowledged): %s", exc)
                 self._keep(entries)
                 if not backoff.wait(stop):
                     return None
+
+    def _timed_insert(self, events: list[Event]) -> set[UUID]:
+        began = time.perf_counter()
+        try:
+            return self._store.insert_new(events)
+        finally:
+            self._meter.insert_seconds(time.perf_counter() - began)
 
     def _keep(self, entries: Sequence[StreamEntry]) -> None:
         # Entries held through a long outage must not look abandoned: another worker would
@@ -272,12 +283,20 @@ class Persister:
         fresh: list[Event],
         dead: list[_DeadLetter],
     ) -> None:
+        refused = sum(1 for letter in dead if letter.refused_by_store)
+        duplicates = len(events) - len(fresh) - refused
+        redelivered = sum(1 for entry in entries if entry.deliveries > 1)
         self.stats.batches += 1
         self.stats.inserted += len(fresh)
-        refused = sum(1 for letter in dead if letter.refused_by_store)
-        self.stats.duplicates += len(events) - len(fresh) - refused
+        self.stats.duplicates += duplicates
         self.stats.dead_lettered += len(dead)
-        self.stats.redelivered += sum(1 for entry in entries if entry.deliveries > 1)
+        self.stats.redelivered += redelivered
+        self._meter.batch(
+            inserted=len(fresh),
+            duplicates=duplicates,
+            dead_lettered=len(dead),
+            redelivered=redelivered,
+        )
 
 
 def _refused(entry: StreamEntry, event: Event, error: str) -> _DeadLetter:

@@ -76,3 +76,29 @@ class ReloadNotConfirmed(EventPulseError):
         super().__init__(f"the change is stored, but workers did not confirm it in time: {names}")
         self.laggards = laggards
         self.rule = rule
+
+
+class Unauthenticated(EventPulseError):
+    """No API key, or one that is unknown, malformed or revoked (HTTP 401).
+
+    `token_given` tells a missing key from a bad one (RFC 6750's `invalid_token`)."""
+
+    def __init__(self, message: str, *, token_given: bool) -> None:
+        super().__init__(message)
+        self.token_given = token_given
+
+
+class Forbidden(EventPulseError):
+    """A valid API key without the scope the request needs (HTTP 403)."""
+
+    def __init__(self, message: str, needed: str) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
+class RateLimited(EventPulseError):
+    """An API key sent more than its ingestion rate allows; retry after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

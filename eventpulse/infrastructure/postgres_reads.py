@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import tuple_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from eventpulse.domain.errors import StoreUnavailable
@@ -65,3 +67,11 @@ async def fetch_all(
             return rows
     except (psycopg.OperationalError, TimeoutError) as exc:
         raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
+
+
+async def load_json_like_the_writers(conn: psycopg.AsyncConnection[Any]) -> None:
+    """A pool's `configure`: read jsonb with orjson, as the worker's reads do. Ingestion parses
+    an integer beyond 64 bits as a float (orjson), jsonb prints `1e20` as
+    `100000000000000000000`, and the standard library would load that as an int, which orjson
+    cannot encode again: the answer would be a 500 instead of the number stored."""
+    set_json_loads(orjson.loads, context=conn)

@@ -6,8 +6,9 @@ Built once by each process's composition root and passed down; never at import t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +75,29 @@ class Settings(BaseSettings):
     )
     ws_send_timeout_s: float = Field(
         default=10.0, gt=0, description="a send stalled this long closes the client as too slow"
+    )
+
+    # Observability: logs, readiness (`GET /api/v1/ready`).
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, description="json: one object per line; unset → json for services"
+    )
+    log_level: str = Field(default="INFO", description="level of the eventpulse.* loggers")
+    ready_requires_worker: bool = Field(
+        default=True, description="/ready fails while no worker reports a heartbeat"
+    )
+    ready_max_ingest_lag_s: float = Field(
+        default=60.0, gt=0, description="/ready fails while an accepted event waits longer"
+    )
+
+    # Access control (API keys; `eventpulse keys ...`).
+    api_key: SecretStr | None = Field(
+        default=None, description="the key clients (CLI, notebooks) send as a Bearer token"
+    )
+    allow_unauthenticated: bool = Field(
+        default=False, description="serve non-loopback clients while no API key exists"
+    )
+    api_key_cache_s: float = Field(
+        default=5.0, gt=0, description="API processes re-read keys after; revocation delay"
     )
 
     @property

@@ -21,6 +21,7 @@ from eventpulse.infrastructure.notify_config import NotificationConfig, load_con
 from eventpulse.infrastructure.postgres_active_silences import PostgresSilences
 from eventpulse.infrastructure.postgres_deliveries import PostgresDeliveryLog
 from eventpulse.infrastructure.postgres_rule_tags import PostgresRuleTags
+from eventpulse.infrastructure.prometheus_metrics import PrometheusMeter
 from eventpulse.infrastructure.redis_anomaly_consumer import RedisAnomalyConsumer
 from eventpulse.infrastructure.settings import Settings
 
@@ -86,6 +87,7 @@ async def _run(settings: Settings, consumer: str, config: NotificationConfig) ->
         config.plan,
         senders,
         options_from(settings),
+        meter=PrometheusMeter(),
     )
     channels = ", ".join(f"{n} ({s.type})" for n, s in config.plan.channels.items()) or "none"
     log.info(

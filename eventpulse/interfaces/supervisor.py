@@ -6,6 +6,10 @@ their own sessions, so that Ctrl-C reaches only the supervisor, which stops them
 first (no new events), then the workers (they finish and acknowledge their batch) and the
 notifier (it finishes deliveries in progress), then the servers. A child that dies on its
 own is restarted with backoff.
+
+Metrics: the children share one Prometheus multiprocess directory, which the CLI emptied
+before this process started them (interfaces/metrics_dir.py); a child that exits is marked
+dead there, so its `live*` gauges stop counting while its counters remain.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 from eventpulse.infrastructure import schema
+from eventpulse.infrastructure.prometheus_metrics import mark_process_dead
 from eventpulse.infrastructure.settings import Settings
+from eventpulse.interfaces.exposure import UnsafeExposure, check_exposure
 from eventpulse.interfaces.local_services import child_environment, with_servers
 
 log = logging.getLogger("eventpulse.up")
@@ -76,6 +83,12 @@ class UpOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    allow_unauthenticated: bool = False
+    seed: bool = False  # load the sample data and example rules (interfaces/seed.py)
+    lab: bool = False  # also run JupyterLab on the notebooks (interfaces/lab.py)
+    lab_port: int = 8888
+    data: Path = Path("data")
+    notebooks: Path = Path("notebooks")
 
 
 def run_up(settings: Settings, options: UpOptions) -> int:
@@ -91,25 +104,40 @@ def run_up(settings: Settings, options: UpOptions) -> int:
         assert settings.database_url is not None
         schema.upgrade(settings.database_url)
         env = child_environment(settings)
-        api = Child("api", ["api", "--host", options.host, "--port", str(options.port)], env=env)
+        try:
+            check_exposure(settings, options.host)  # refused here, not by a restarting child
+        except UnsafeExposure as exc:
+            log.error("%s", exc)
+            return 2
+        api_argv = ["api", "--host", options.host, "--port", str(options.port)]
+        if options.allow_unauthenticated:
+            api_argv.append("--allow-unauthenticated")
+        api = Child("api", api_argv, env=env)
         workers = [
             Child(f"worker-{i}", ["worker", "--consumer", f"worker-{i}"], env=env)
             for i in range(1, options.workers + 1)
         ]
         notifiers = notifier_children(settings, env)
-        children = [api, *workers, *notifiers]
-        background = [*workers, *notifiers]  # stopped together, after the API
+        extras = lab_children(options, env)
+        children = [api, *workers, *notifiers, *extras]
+        background = [*workers, *notifiers, *extras]  # stopped together, after the API
         for child in children:
             child.start()
         base = f"http://{options.host}:{options.port}"
-        print(
-            f"EventPulse is up: API {base}/api/v1  docs {base}/docs  ({options.workers} "
-            f"worker{'s' if options.workers != 1 else ''}; Ctrl-C stops everything)",
-            flush=True,
+        log.info(
+            "EventPulse is up: API %s/api/v1  docs %s/docs  metrics %s/metrics  (%d worker%s;"
+            " Ctrl-C stops everything)",
+            base,
+            base,
+            base,
+            options.workers,
+            "s" if options.workers != 1 else "",
         )
+        if options.seed:
+            start_seeding(base, options.data)
         while not stop.wait(0.5):
             _restart_exited(children)
-        print("EventPulse: stopping…", flush=True)
+        log.info("EventPulse: stopping…")
         api.stop(time.monotonic() + _STOP_TIMEOUT_S)
         # The workers get their own full grace period to store and ack what they have read.
         deadline = time.monotonic() + _STOP_TIMEOUT_S
@@ -117,7 +145,9 @@ def run_up(settings: Settings, options: UpOptions) -> int:
             worker.terminate()  # all at once: they finish their batches in parallel
         for worker in background:
             worker.stop(deadline)
-    print("EventPulse: stopped.", flush=True)
+        for child in children:
+            _reap(child)
+    log.info("EventPulse: stopped.")
     return 0
 
 
@@ -138,12 +168,43 @@ def notifier_children(settings: Settings, env: dict[str, str]) -> list[Child]:
     return [Child("notifier", ["notifier", "--consumer", "notifier-1"], env=notifier_env)]
 
 
+def lab_children(options: UpOptions, env: dict[str, str]) -> list[Child]:
+    """JupyterLab on the notebooks when `--lab` is given; its kernels inherit `env`, so the
+    workbench finds the same servers, namespace and API."""
+    if not options.lab:
+        return []
+    argv = ["lab", "--port", str(options.lab_port), "--notebooks", str(options.notebooks)]
+    api_url = f"http://{options.host}:{options.port}"
+    return [Child("lab", argv, env={**env, "EVENTPULSE_API_URL": api_url})]
+
+
+def start_seeding(api_url: str, data: Path) -> threading.Thread:
+    """Seed in the background (the supervisor keeps watching its children meanwhile)."""
+    from eventpulse.interfaces.seed import seed
+
+    def run() -> None:
+        try:
+            seed(api_url, data)
+        except Exception:  # the product runs on without the sample; the log says why
+            log.exception("seeding the sample data failed")
+
+    thread = threading.Thread(target=run, name="seed", daemon=True)
+    thread.start()
+    return thread
+
+
+def _reap(child: Child) -> None:
+    if child.process is not None and child.process.poll() is not None:
+        mark_process_dead(child.process.pid)
+
+
 def _restart_exited(children: list[Child]) -> None:
     now = time.monotonic()
     for child in children:
         if child.process is None or child.process.poll() is None:
             continue
         if child.restart_at == 0.0:
+            _reap(child)
             if now - child.started_at > _STABLE_AFTER_S:
                 child.restarts = 0  # it ran fine for a while: this crash starts a new series
             delay = min(_MAX_RESTART_DELAY_S, 0.5 * 2**child.restarts)

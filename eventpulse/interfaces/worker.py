@@ -1,7 +1,7 @@
-"""The worker's composition root: the persist loop, the rule reload listener and the live
-evaluation loop, each on its own thread, sharing one stop event.
+"""The worker's composition root: the persist loop in this process, the rules (reload listener
+and live evaluation) in a child process of its own (`evaluator.py`).
 
-Persistence never waits for evaluation: the evaluation thread reads what is stored (see
+Persistence never waits for evaluation: the evaluator reads what is stored (see
 application/evaluation.py) and is only woken early by each persisted batch."""
 
 from __future__ import annotations
@@ -15,25 +15,15 @@ from collections.abc import Sequence
 from types import FrameType
 
 from redis import Redis
-from redis.exceptions import RedisError
 
-from eventpulse.application.anomaly_feed import FeedPublisher
-from eventpulse.application.evaluation import LiveEvaluation
-from eventpulse.application.messages import render_anomaly
 from eventpulse.application.persist import OnPersisted, Persister, PersistPolicy, PersistStats
-from eventpulse.application.rule_set import LiveRules
 from eventpulse.domain.errors import StreamUnavailable
 from eventpulse.domain.events import Event
-from eventpulse.infrastructure.jinja_messages import JinjaMessageTemplates
-from eventpulse.infrastructure.postgres_evaluation import PostgresEvaluationStore
 from eventpulse.infrastructure.postgres_events import PostgresEventStore
-from eventpulse.infrastructure.postgres_outbox import PostgresAnomalyOutbox
-from eventpulse.infrastructure.postgres_rule_set import PostgresRuleSetSource
-from eventpulse.infrastructure.redis_anomaly_feed import RedisAnomalyFeed
-from eventpulse.infrastructure.redis_frontier import RedisPersistedFrontier
-from eventpulse.infrastructure.redis_reload import RedisWorkerReports, ReloadListener
+from eventpulse.infrastructure.prometheus_metrics import PrometheusMeter
 from eventpulse.infrastructure.redis_stream import RedisIngestStream
 from eventpulse.infrastructure.settings import Settings
+from eventpulse.interfaces.evaluator import EvaluatorProcess
 
 log = logging.getLogger("eventpulse.worker")
 
@@ -75,49 +65,17 @@ def run_worker(
         claim_idle_ms=settings.worker_claim_idle_ms,
     )
     store = PostgresEventStore(settings.database_url)
-    rule_source = PostgresRuleSetSource(settings.database_url)
-    reports = RedisWorkerReports(client, settings.namespace, consumer, settings.worker_ttl_s)
-    rules = LiveRules(rule_source, reports)
-    listener = ReloadListener(
-        client,
-        settings.namespace,
-        rules,
-        reports,
-        resync_s=settings.rules_resync_s,
-        heartbeat_s=settings.worker_heartbeat_s,
-    )
-    templates = JinjaMessageTemplates()
-    outbox = PostgresAnomalyOutbox(settings.database_url)
-    evaluation_store = PostgresEvaluationStore(settings.database_url, consumer)
-    evaluation = LiveEvaluation(
-        evaluation_store,
-        RedisPersistedFrontier(client, settings.stream_key),
-        rules,
-        render=lambda anomaly, rule: render_anomaly(anomaly, templates, rule.spec.name),
-        publisher=FeedPublisher(outbox, RedisAnomalyFeed(client, settings.namespace)),
-        batch_size=settings.evaluation_batch,
-    )
-    wake = threading.Event()
+    meter = PrometheusMeter()
+    evaluator = EvaluatorProcess(settings, consumer)
 
     def persisted(events: Sequence[Event]) -> None:
-        wake.set()  # the frontier may have moved: evaluate now rather than at the next tick
+        evaluator.wake.set()  # the frontier may have moved: evaluate now, not at the next tick
         if on_persisted is not None:
             on_persisted(events)
 
-    threads = [threading.Thread(target=listener.run, args=(stop,), name="rule-reload", daemon=True)]
-    if settings.evaluate:
-        threads.append(
-            threading.Thread(
-                target=evaluation.run,
-                args=(stop, wake, settings.evaluation_idle_s),
-                name="evaluation",
-                daemon=True,
-            )
-        )
     log.info("worker %s consuming %s", consumer, settings.stream_key)
     try:
-        for thread in threads:
-            thread.start()
+        evaluator.start()
         while not stop.is_set():
             try:
                 stream.ensure_group()
@@ -125,25 +83,13 @@ def run_worker(
             except StreamUnavailable as exc:
                 log.warning("cannot create the consumer group yet, retrying: %s", exc)
                 stop.wait(1.0)
-        return Persister(stream, store, policy_from(settings), persisted).run(stop)
+        persister = Persister(stream, store, policy_from(settings), persisted, meter=meter)
+        return persister.run(stop)
     finally:
         stop.set()
-        wake.set()
-        for thread in threads:
-            thread.join(timeout=30)
-        _withdraw(reports)
-        evaluation_store.close()
-        outbox.close()
-        rule_source.close()
+        evaluator.stop()
         store.close()
         client.close()
-
-
-def _withdraw(reports: RedisWorkerReports) -> None:
-    try:
-        reports.withdraw()
-    except RedisError as exc:  # its report expires by itself
-        log.warning("could not withdraw this worker's report: %s", exc)
 
 
 def _stop_on_signals() -> threading.Event:

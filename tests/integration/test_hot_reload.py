@@ -73,12 +73,12 @@ def test_a_stalled_worker_is_named_after_the_timeout_and_converges_when_it_resum
 ) -> None:
     api = start(product, ["w1", "w2"], reload_timeout_s=1.0, worker_ttl_s=60.0)
     stalled = product.processes[-1]  # w2
-    os.kill(stalled.pid, signal.SIGSTOP)
+    os.killpg(stalled.pid, signal.SIGSTOP)  # the worker and its evaluator process
     try:
         with httpx.Client(base_url=api, timeout=30) as client:
             response = client.post(RULES, json=RULE)
     finally:
-        os.kill(stalled.pid, signal.SIGCONT)
+        os.killpg(stalled.pid, signal.SIGCONT)
 
     assert response.status_code == 504, response.text
     body = response.json()

@@ -13,6 +13,7 @@ example's events and the backtest range holds only this example's).
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import signal
 import uuid
@@ -29,7 +30,7 @@ from eventpulse.domain.events import Event
 from eventpulse.domain.rules import RuleSpec
 from tests.integration.conftest import Product
 from tests.integration.live_support import wait_stored_and_evaluated
-from tests.support import stop, wait_until
+from tests.support import wait_until
 from tests.unit.engine.strategies import events, rule_specs
 from tests.unit.engine.support import BASE
 from tests.unit.engine.test_properties import _shuffle_within
@@ -79,7 +80,8 @@ class World:
     def kill_the_evaluator(self) -> str:
         name = wait_until(self._leader, timeout=30, what="an evaluating worker")
         process = self.workers.pop(name)
-        stop(process, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)  # the worker and its evaluator: no goodbye
+        process.wait(10)
         replacement = f"w{next(self.spawned)}"
         self.workers[replacement] = self.product.start_worker(replacement)
         return name

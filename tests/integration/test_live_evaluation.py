@@ -3,6 +3,7 @@ backtest of the same rule version over the stored events returns, ids included."
 
 from __future__ import annotations
 
+import os
 import signal
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,3 +102,28 @@ def test_a_restarted_worker_carries_on_with_the_running_rule_versions(
     assert spans == [(1, None)]  # one version, still running: the restart ended nothing
     live = stored_anomaly_ids(db, "machine-cold")
     assert live == backtest_ids(api, "machine-cold", events)
+
+
+def test_an_evaluator_whose_worker_died_stops_by_itself(
+    product: Product, db: psycopg.Connection[Any]
+) -> None:
+    worker = product.start_worker("w1")
+    wait_until(
+        lambda: db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            ("eventpulse-evaluation w1",),
+        ).fetchone()[0],
+        what="the evaluator process to connect",
+    )
+
+    worker.send_signal(signal.SIGKILL)  # the parent only: its evaluator child is orphaned
+    worker.wait(10)
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(worker.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(group_gone, timeout=15, what="the orphaned evaluator to exit")

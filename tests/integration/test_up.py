@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -50,15 +51,20 @@ def test_up_runs_everything_stops_every_child_and_keeps_state_across_restarts(
         what="the event to be stored",
     )
     assert "docs" in log.read_text()
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text  # summed over the children
+    assert "eventpulse_worker_events_persisted_total 1.0" in metrics
 
     assert stop(up, stop_signal, timeout=60) == 0
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], f"still running after stop: {alive}"
     assert not (home / "postgres" / "postmaster.pid").exists()
 
+    restarted = time.time()
     up = _start_up(home, port, log)
     try:
         assert httpx.get(f"{api}/events/{event_id}").json()["payload"] == {"n": 1}
+        stale = [p for p in (home / "metrics").glob("*.db") if p.stat().st_mtime < restarted]
+        assert stale == [], "up empties the metrics directory at start"
     finally:
         assert stop(up, signal.SIGTERM, timeout=60) == 0
 

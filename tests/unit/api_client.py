@@ -9,10 +9,12 @@ from datetime import datetime
 
 from starlette.exceptions import StarletteDeprecationWarning
 
+from eventpulse.application.access import AccessControl
 from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents, IngestLimits
 from eventpulse.application.rules import ManageRules, SilentAnnouncer
 from eventpulse.application.silences import ManageSilences
+from eventpulse.application.stats import ReadStats
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.http.app import create_app
 from eventpulse.interfaces.http.deps import ApiServices, HttpLimits, LiveAnomalies, Probe
@@ -56,7 +58,12 @@ def serve(
     silences: FakeSilenceRepository | None = None,
     feed: FakeFeed | None = None,
     heartbeat_s: float = 30.0,
+    access: AccessControl | None = None,
+    client_host: str = "testclient",
+    stats: ReadStats | None = None,
 ) -> Iterator[TestClient]:
+    """The API over fakes; without `access`, key checks are off (tests/unit/test_access_http.py
+    covers them)."""
     rules = rules or ManageRules(FakeRuleRepository(), SilentAnnouncer())
     live_feed = feed or FakeFeed()
     services = ApiServices(
@@ -69,6 +76,9 @@ def serve(
         anomalies=anomalies or FakeAnomalyReader(),
         silences=ManageSilences(silences or FakeSilenceRepository(), clock=_clock),
         live=LiveAnomalies(live_feed, live_feed, heartbeat_s, 5.0),
+        access=access or AccessControl.disabled(),
+        stats=stats,
     )
-    with TestClient(create_app(SETTINGS, services=services, fast_ingest=fast_ingest)) as client:
+    app = create_app(SETTINGS, services=services, fast_ingest=fast_ingest)
+    with TestClient(app, client=(client_host, 50000)) as client:
         yield client

@@ -22,7 +22,17 @@ class Refused(Exception):
 
 
 def client(api_url: str | None) -> httpx.Client:
-    return httpx.Client(base_url=api_url or Settings().api_url, timeout=30)
+    settings = Settings()
+    return httpx.Client(
+        base_url=api_url or settings.api_url, timeout=30, headers=auth_headers(settings)
+    )
+
+
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """`Authorization: Bearer <EVENTPULSE_API_KEY>` when a key is configured."""
+    if settings.api_key is None:
+        return {}
+    return {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
 
 
 def answer(response: httpx.Response) -> Any:
@@ -34,6 +44,8 @@ def answer(response: httpx.Response) -> Any:
     except ValueError:
         raise Refused(f"HTTP {response.status_code}: {response.text.strip()}") from None
     lines = [f"HTTP {response.status_code}: {body.get('detail', '')}"]
+    if response.status_code in (401, 403):
+        lines.append("  (the CLI sends the API key in EVENTPULSE_API_KEY)")
     lines += [f"  {e['field']}: {e['message']}" for e in body.get("errors", [])]
     raise Refused("\n".join(lines))
 

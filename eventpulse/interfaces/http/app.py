@@ -12,18 +12,24 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from eventpulse import __version__
+from eventpulse.application.access import AccessControl
 from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents, IngestLimits
 from eventpulse.application.rules import ManageRules
 from eventpulse.application.silences import ManageSilences
+from eventpulse.application.stats import ReadStats
 from eventpulse.infrastructure.jinja_messages import JinjaMessageTemplates
 from eventpulse.infrastructure.postgres_anomalies import PostgresAnomalyReader
+from eventpulse.infrastructure.postgres_api_keys import PostgresKeyReader
 from eventpulse.infrastructure.postgres_events import PostgresEventReader
 from eventpulse.infrastructure.postgres_history import PostgresEventHistory
+from eventpulse.infrastructure.postgres_reads import load_json_like_the_writers
 from eventpulse.infrastructure.postgres_rules import PostgresRuleRepository
 from eventpulse.infrastructure.postgres_silences import PostgresSilenceRepository
+from eventpulse.infrastructure.postgres_stats import PostgresStats
 from eventpulse.infrastructure.redis_feed_history import RedisFeedHistory
 from eventpulse.infrastructure.redis_live_anomalies import RedisLiveAnomalies
+from eventpulse.infrastructure.redis_pipeline_state import RedisPipelineState
 from eventpulse.infrastructure.redis_queue import RedisEventQueue
 from eventpulse.infrastructure.redis_reload_announcer import RedisReloadAnnouncer
 from eventpulse.infrastructure.settings import Settings
@@ -33,12 +39,16 @@ from eventpulse.interfaces.http import (
     errors,
     events,
     health,
+    metrics,
     rules,
     silences,
+    stats,
     ws_anomalies,
 )
 from eventpulse.interfaces.http.deps import ApiServices, HttpLimits, LiveAnomalies
 from eventpulse.interfaces.http.fast_ingest import IngestFastPath
+from eventpulse.interfaces.http.readiness import pipeline_probes
+from eventpulse.interfaces.http.request_observer import RequestObserver
 
 API_PREFIX = "/api/v1"
 
@@ -65,10 +75,13 @@ def create_app(
     api.include_router(anomalies.router)
     api.include_router(silences.router)
     api.include_router(ws_anomalies.router)
+    api.include_router(stats.router)
     app.include_router(api)
+    app.include_router(metrics.router)
     errors.install(app)
     if fast_ingest:
         app.add_middleware(IngestFastPath, prefix=API_PREFIX)
+    app.add_middleware(RequestObserver)  # added last: outermost, so it sees the fast path too
     return app
 
 
@@ -98,6 +111,7 @@ def _adapters(settings: Settings) -> Any:
             open=False,
             timeout=5,
             kwargs={"connect_timeout": 5, "options": "-c timezone=UTC"},
+            configure=load_json_like_the_writers,
         )
         await pool.open(wait=False)
         queue = RedisEventQueue(
@@ -114,6 +128,9 @@ def _adapters(settings: Settings) -> Any:
             async with pool.connection() as conn:
                 await conn.execute("SELECT 1")
 
+        pipeline = RedisPipelineState(
+            redis, settings.namespace, settings.stream_key, settings.dead_letter_key
+        )
         announcer = RedisReloadAnnouncer(redis, settings.namespace, settings.reload_timeout_s)
         templates = JinjaMessageTemplates()
         manage_rules = ManageRules(PostgresRuleRepository(pool), announcer, templates=templates)
@@ -123,17 +140,31 @@ def _adapters(settings: Settings) -> Any:
             ingest=IngestEvents(queue, IngestLimits(settings.max_event_bytes)),
             events=PostgresEventReader(pool),
             limits=HttpLimits(settings.max_body_bytes, settings.max_batch_events),
-            probes={"redis": redis_probe, "postgres": postgres_probe},
+            probes={
+                "redis": redis_probe,
+                "postgres": postgres_probe,
+                **pipeline_probes(
+                    pipeline,
+                    requires_worker=settings.ready_requires_worker,
+                    max_ingest_lag_s=settings.ready_max_ingest_lag_s,
+                ),
+            },
             rules=manage_rules,
             backtest=RunBacktest(PostgresEventHistory(pool), manage_rules, templates=templates),
             anomalies=PostgresAnomalyReader(pool),
             silences=ManageSilences(PostgresSilenceRepository(pool)),
+            access=AccessControl(
+                PostgresKeyReader(pool),
+                ttl_s=settings.api_key_cache_s,
+                allow_unauthenticated=settings.allow_unauthenticated,
+            ),
             live=LiveAnomalies(
                 live_feed,
                 RedisFeedHistory(redis, settings.namespace),
                 heartbeat_s=settings.ws_heartbeat_s,
                 send_timeout_s=settings.ws_send_timeout_s,
             ),
+            stats=ReadStats(PostgresStats(pool), pipeline),
         )
         try:
             yield

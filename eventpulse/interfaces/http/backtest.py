@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from eventpulse.application.backtest import BacktestResult, BacktestSummary, anomaly_document
 from eventpulse.domain.errors import FieldError, InvalidInput
+from eventpulse.interfaces.http.access import READ
 from eventpulse.interfaces.http.body import request_json
 from eventpulse.interfaces.http.deps import Services
 from eventpulse.interfaces.http.errors import field_errors, json_response
@@ -59,6 +60,7 @@ _SCHEMA = BacktestIn.model_json_schema(ref_template="#/components/schemas/{model
         "requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}}
     },
     summary="Backtest a stored rule version or a rule document over stored events",
+    dependencies=[READ],
 )
 async def backtest(request: Request, services: Services) -> Response:
     """The anomalies the live engine produces for the stored events of `[since, until)`,

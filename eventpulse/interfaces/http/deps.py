@@ -7,12 +7,14 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
+from eventpulse.application.access import AccessControl
 from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents
 from eventpulse.application.live_anomalies import FeedHistory, LiveFeed
 from eventpulse.application.ports import AnomalyReader, EventReader
 from eventpulse.application.rules import ManageRules
 from eventpulse.application.silences import ManageSilences
+from eventpulse.application.stats import ReadStats
 
 
 class Probe(Protocol):
@@ -48,6 +50,8 @@ class ApiServices:
     anomalies: AnomalyReader
     silences: ManageSilences
     live: LiveAnomalies
+    access: AccessControl  # API keys and rate limits (interfaces/http/access.py)
+    stats: ReadStats | None = None  # `GET /stats`; None answers 503
 
 
 async def _services(request: Request) -> ApiServices:

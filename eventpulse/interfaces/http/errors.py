@@ -16,13 +16,16 @@ from eventpulse.domain.errors import (
     Conflict,
     EventPulseError,
     FieldError,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ReloadNotConfirmed,
     StoreUnavailable,
     StreamBackpressure,
     StreamUnavailable,
+    Unauthenticated,
 )
 
 _STATUS: list[tuple[type[EventPulseError], int]] = [
@@ -30,6 +33,9 @@ _STATUS: list[tuple[type[EventPulseError], int]] = [
     (PayloadTooLarge, 413),
     (NotFound, 404),
     (Conflict, 409),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (RateLimited, 429),
     (StreamBackpressure, 429),
     (StreamUnavailable, 503),
     (StoreUnavailable, 503),
@@ -81,11 +87,22 @@ def error_parts(exc: EventPulseError) -> tuple[int, dict[str, Any], dict[str, st
     headers = {}
     if status in (429, 503):
         headers["Retry-After"] = str(getattr(exc, "retry_after", None) or 1)
+    if isinstance(exc, Unauthenticated | Forbidden):
+        headers["WWW-Authenticate"] = _challenge(exc)
     errors = exc.errors if isinstance(exc, InvalidInput) else []
     body = error_body(str(exc), errors)
     if isinstance(exc, ReloadNotConfirmed):
         body |= {"laggards": exc.laggards, "rule": exc.rule}
     return status, body, headers
+
+
+def _challenge(exc: Unauthenticated | Forbidden) -> str:
+    """RFC 6750: no error code for a missing key, `invalid_token`, `insufficient_scope`."""
+    if isinstance(exc, Forbidden):
+        return f'Bearer realm="eventpulse", error="insufficient_scope", scope="{exc.needed}"'
+    if exc.token_given:
+        return 'Bearer realm="eventpulse", error="invalid_token"'
+    return 'Bearer realm="eventpulse"'
 
 
 async def _eventpulse_error(_: Request, exc: Exception) -> Response:

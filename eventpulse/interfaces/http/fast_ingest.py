@@ -6,6 +6,8 @@ machinery rather than in EventPulse (benchmarks/RESULTS.md): this middleware ans
 validation, use case and error mapping as the FastAPI routes in `events.py` (which still
 document them in OpenAPI and serve them if this middleware is not installed). Every other
 request passes through untouched; an unexpected error reaches Starlette's 500 handler.
+Access control is the routes' too: the `ingest` scope and the key's rate limit (access.py),
+checked before the body is read.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from eventpulse.domain.access import Scope as Needed
 from eventpulse.domain.errors import EventPulseError
+from eventpulse.interfaces.http.access import authorize, ingest_cost
 from eventpulse.interfaces.http.body import read_json
 from eventpulse.interfaces.http.deps import ApiServices
 from eventpulse.interfaces.http.errors import error_parts
@@ -47,7 +51,11 @@ class IngestFastPath:
         services: ApiServices = scope["app"].state.services
         headers: dict[str, str] = {}
         try:
-            status, body = await handler(services, await _document(scope, receive, services))
+            key = await authorize(services, scope, Needed.INGEST)  # before reading the body
+            services.access.admit(key)
+            document = await _document(scope, receive, services)
+            services.access.charge(key, ingest_cost(document))
+            status, body = await handler(services, document)
         except EventPulseError as exc:
             status, body, headers = error_parts(exc)
         except _ClientGone:

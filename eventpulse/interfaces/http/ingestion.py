@@ -6,6 +6,7 @@ The FastAPI routes (`events.py`, which also document them in OpenAPI) and the AS
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -18,6 +19,8 @@ from eventpulse.interfaces.http.schemas import EVENT_IN, EVENT_LIST_IN
 
 Record = dict[str, Any]
 
+log = logging.getLogger("eventpulse.ingest")
+
 
 async def accept_one(services: ApiServices, document: Any) -> tuple[int, dict[str, Any]]:
     """202 once the event is durably queued; raises for anything else."""
@@ -28,6 +31,8 @@ async def accept_one(services: ApiServices, document: Any) -> tuple[int, dict[st
     outcome = await services.ingest.submit([(0, cast(Record, record))])
     if outcome.rejected:
         raise InvalidInput(outcome.rejected[0][1], "invalid event")
+    if log.isEnabledFor(logging.DEBUG):  # the hottest path: no record unless asked for
+        log.debug("event accepted", extra={"event_id": str(outcome.event_ids[0])})
     return 202, {"event_id": outcome.event_ids[0], "status": "accepted"}
 
 
@@ -54,6 +59,8 @@ async def accept_batch(services: ApiServices, documents: Any) -> tuple[int, dict
     if not outcome.event_ids:
         body["detail"] = "no valid event in the batch"
         return 400, body
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("batch accepted: %d events, %d rejected", len(outcome.event_ids), len(rejected))
     return 202, body
 
 

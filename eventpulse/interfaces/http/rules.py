@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from eventpulse.application.rules import MAX_PAGE
+from eventpulse.interfaces.http.access import ADMIN, READ
 from eventpulse.interfaces.http.body import request_json
 from eventpulse.interfaces.http.deps import Services
 from eventpulse.interfaces.http.errors import json_response
@@ -38,7 +39,13 @@ Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous 
 Note = Annotated[str | None, Query(max_length=1000, description="Why; kept with the version")]
 
 
-@router.get("", response_model=RuleListOut, responses=_READ_ERRORS, summary="Live rules")
+@router.get(
+    "",
+    response_model=RuleListOut,
+    responses=_READ_ERRORS,
+    summary="Live rules",
+    dependencies=[READ],
+)
 async def list_rules(services: Services, limit: Limit = 100, cursor: Cursor = None) -> Response:
     """Live rules in ascending `rule_id` order; follow `next_cursor` until it is null."""
     page = await services.rules.list(limit, cursor)
@@ -53,6 +60,7 @@ async def list_rules(services: Services, limit: Limit = 100, cursor: Cursor = No
     responses={**_WRITE_ERRORS, 409: {"model": ErrorOut}},
     openapi_extra=_BODY,
     summary="Create a rule (version 1)",
+    dependencies=[ADMIN],
 )
 async def create_rule(request: Request, services: Services, note: Note = None) -> Response:
     """`rule_id` is optional (derived from the name); 409 if a live rule has it. A deleted
@@ -63,7 +71,13 @@ async def create_rule(request: Request, services: Services, note: Note = None) -
     return json_response(rule.resource(), 201, {"Location": location})
 
 
-@router.get("/{rule_id}", response_model=RuleOut, responses=_READ_ERRORS, summary="A live rule")
+@router.get(
+    "/{rule_id}",
+    response_model=RuleOut,
+    responses=_READ_ERRORS,
+    summary="A live rule",
+    dependencies=[READ],
+)
 async def get_rule(rule_id: str, services: Services) -> Response:
     rule = await services.rules.get(rule_id)
     return json_response(rule.resource(), 200)
@@ -75,6 +89,7 @@ async def get_rule(rule_id: str, services: Services) -> Response:
     responses=_WRITE_ERRORS,
     openapi_extra=_BODY,
     summary="Replace a rule (next version)",
+    dependencies=[ADMIN],
 )
 async def put_rule(
     rule_id: str, request: Request, services: Services, note: Note = None
@@ -86,7 +101,11 @@ async def put_rule(
 
 
 @router.patch(
-    "/{rule_id}", response_model=RuleOut, responses=_WRITE_ERRORS, summary="Enable or disable"
+    "/{rule_id}",
+    response_model=RuleOut,
+    responses=_WRITE_ERRORS,
+    summary="Enable or disable",
+    dependencies=[ADMIN],
 )
 async def patch_rule(rule_id: str, body: EnabledIn, services: Services) -> Response:
     rule = await services.rules.set_enabled(rule_id, body.enabled)
@@ -94,7 +113,11 @@ async def patch_rule(rule_id: str, body: EnabledIn, services: Services) -> Respo
 
 
 @router.delete(
-    "/{rule_id}", status_code=204, responses=_READ_ERRORS, summary="Delete (history is kept)"
+    "/{rule_id}",
+    status_code=204,
+    responses=_READ_ERRORS,
+    summary="Delete (history is kept)",
+    dependencies=[ADMIN],
 )
 async def delete_rule(rule_id: str, services: Services) -> Response:
     await services.rules.delete(rule_id)
@@ -106,6 +129,7 @@ async def delete_rule(rule_id: str, services: Services) -> Response:
     response_model=RuleVersionListOut,
     responses=_READ_ERRORS,
     summary="A rule's versions, oldest first (deleted rules too)",
+    dependencies=[READ],
 )
 async def list_versions(
     rule_id: str, services: Services, limit: Limit = 100, cursor: Cursor = None

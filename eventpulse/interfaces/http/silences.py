@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from eventpulse.application.queries import DEFAULT_LIMIT
 from eventpulse.application.silences import StoredSilence
+from eventpulse.interfaces.http.access import ADMIN, READ
 from eventpulse.interfaces.http.body import request_json
 from eventpulse.interfaces.http.deps import Services
 from eventpulse.interfaces.http.errors import json_response
@@ -79,6 +80,7 @@ IncludeExpired = Annotated[bool, Query(description="Also list silences that are 
     responses=_WRITE_ERRORS,
     openapi_extra=_BODY,
     summary="Create a silence",
+    dependencies=[ADMIN],
 )
 async def create_silence(request: Request, services: Services) -> Response:
     """Exactly one of `ends_at` and `duration`; `ends_at` must be after `starts_at` and in the
@@ -94,6 +96,7 @@ async def create_silence(request: Request, services: Services) -> Response:
     response_model=SilenceListOut,
     responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="Silences not yet over (by creation)",
+    dependencies=[READ],
 )
 async def list_silences(
     services: Services,
@@ -107,13 +110,23 @@ async def list_silences(
     return json_response(list_body(page, StoredSilence.resource), 200)
 
 
-@router.get("/{silence_id}", response_model=SilenceOut, responses=_ERRORS, summary="One silence")
+@router.get(
+    "/{silence_id}",
+    response_model=SilenceOut,
+    responses=_ERRORS,
+    summary="One silence",
+    dependencies=[READ],
+)
 async def get_silence(silence_id: str, services: Services) -> Response:
     return json_response((await services.silences.get(silence_id)).resource(), 200)
 
 
 @router.delete(
-    "/{silence_id}", status_code=204, responses=_ERRORS, summary="Delete (end) a silence"
+    "/{silence_id}",
+    status_code=204,
+    responses=_ERRORS,
+    summary="Delete (end) a silence",
+    dependencies=[ADMIN],
 )
 async def delete_silence(silence_id: str, services: Services) -> Response:
     await services.silences.delete(silence_id)

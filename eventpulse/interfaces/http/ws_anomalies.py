@@ -21,6 +21,7 @@ from starlette.responses import Response
 from eventpulse.application.anomaly_watch import AnomalyWatch, parse_watch_request
 from eventpulse.application.live_anomalies import ClientTooSlow, LiveQueue
 from eventpulse.domain.errors import EventPulseError, InvalidInput, StreamUnavailable
+from eventpulse.interfaces.http.access import READ, READ_WEBSOCKET, TOKEN_PARAMETER
 from eventpulse.interfaces.http.deps import LiveAnomalies
 from eventpulse.interfaces.http.errors import error_body, json_response
 from eventpulse.interfaces.http.schemas import ErrorOut
@@ -33,7 +34,9 @@ Connect a WebSocket to `/api/v1/ws/anomalies` (this HTTP GET only documents it a
 **Query parameters** (all optional; repeat a parameter or comma-separate its values):
 `severity` (info, warning, critical), `rule_id`, and `since` = the `cursor` of a message
 received earlier, or `0` for the oldest entry the feed still keeps. Filters apply to every
-anomaly sent, resumed or live; an unknown parameter is refused.
+anomaly sent, resumed or live; an unknown parameter is refused. Once API keys exist, a key with
+the `read` scope goes in an `Authorization: Bearer <key>` header or, from a browser, in
+`token=<key>`.
 
 **Messages** (server to client, JSON text frames):
 - `{"cursor": "<ms>-<seq>", "anomaly": {...}}`: one anomaly (the document of
@@ -50,10 +53,11 @@ anomaly after it, then live ones, each once and in order, with nothing missed in
 Messages from the client are ignored.
 
 **Close codes**: `4422` a bad query parameter (the reason names it; do not retry as is);
+`4401` no valid API key, `4403` a key without the `read` scope (do not retry as is);
 `4408` client too slow (more than `EVENTPULSE_WS_QUEUE_SIZE` (1000) messages waiting for it, or
 a send stalled for `EVENTPULSE_WS_SEND_TIMEOUT_S` (10) seconds); `1013` the anomaly feed (Redis)
 is unavailable; `1012` the server restarts; `1011` an internal error or no answer to the
-server's WebSocket ping (every 20 s, 20 s to answer). After any of these but 4422, reconnect
+server's WebSocket ping (every 20 s, 20 s to answer). After 4408, 1013, 1012 or 1011, reconnect
 (with backoff) with `since`.
 """
 
@@ -72,13 +76,14 @@ router = APIRouter(tags=["anomalies"])
     responses={426: {"model": ErrorOut}},
     summary="Live anomalies (WebSocket; this GET only documents the protocol)",
     description=PROTOCOL,
+    dependencies=[READ],
 )
 async def describe_watch() -> Response:
     body = error_body("this is a WebSocket endpoint: connect with a WebSocket client")
     return json_response(body, 426, {"Upgrade": "websocket"})
 
 
-@router.websocket("/ws/anomalies")
+@router.websocket("/ws/anomalies", dependencies=[READ_WEBSOCKET])
 async def watch_anomalies(websocket: WebSocket) -> None:
     live: LiveAnomalies = websocket.app.state.services.live
     # Accepted first: a refused handshake cannot tell a browser why, a close reason can.
@@ -98,7 +103,8 @@ async def watch_anomalies(websocket: WebSocket) -> None:
 async def _watch(websocket: WebSocket, live: LiveAnomalies) -> tuple[int, str] | None:
     """Serve the client until it leaves (None) or must be closed (code, reason)."""
     try:
-        request = parse_watch_request(websocket.query_params.multi_items())
+        params = websocket.query_params.multi_items()
+        request = parse_watch_request([(k, v) for k, v in params if k != TOKEN_PARAMETER])
         queue = await live.feed.subscribe()  # before reading the history: see AnomalyWatch
     except EventPulseError as exc:
         return _close_for(exc)
