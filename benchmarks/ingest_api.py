@@ -42,7 +42,8 @@ P99_TARGET_MS = 10.0
 @contextmanager
 def api_process(ctx: Context) -> Iterator[tuple[Process, int]]:
     port = free_port()
-    env = ctx.target.env(max_entry_events=ctx.config.entry_events)
+    # No worker runs in this step: readiness must not wait for one.
+    env = ctx.target.env(max_entry_events=ctx.config.entry_events, ready_requires_worker=False)
     log = ctx.workdir / "api.log"
     with product(["api", "--port", str(port)], env, log) as process:
         wait_http(process, f"http://{HOST}:{port}/api/v1/ready")

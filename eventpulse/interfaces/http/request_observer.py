@@ -13,6 +13,7 @@ FastAPI routes:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -43,7 +44,7 @@ class RequestObserver:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _client_id(scope) or uuid.uuid4().hex
+        request_id = _client_id(scope) or _new_id()
         token = REQUEST_ID.set(request_id)
         header = (HEADER, request_id.encode())
         status = 500  # what the server answers if the app raises before it starts a response
@@ -100,6 +101,15 @@ class RouteTemplates:
         if path in self._static:
             return path
         return next((t for pattern, t in self._patterns if pattern.match(path)), UNMATCHED)
+
+
+_PREFIX: Final = uuid.uuid4().hex[:12]
+_serial = itertools.count(1)
+
+
+def _new_id() -> str:
+    """Unique without a random read per request: a random per-process prefix and a counter."""
+    return f"{_PREFIX}{next(_serial):012x}"
 
 
 def _client_id(scope: Scope) -> str | None:
