@@ -124,7 +124,7 @@ _REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     # `labels()` resolves the children on every call (several µs, on every request of the
-    # ingestion hot path); the label sets are few (templates × methods × statuses): cache them.
+    # ingestion hot path); the label sets are few (templates, methods, statuses): cache them.
     key = (method, route, status)
     children = _REQUEST_CHILDREN.get(key)
     if children is None:
