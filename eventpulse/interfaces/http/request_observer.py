@@ -103,13 +103,13 @@ class RouteTemplates:
         return next((t for pattern, t in self._patterns if pattern.match(path)), UNMATCHED)
 
 
-_PREFIX: Final = uuid.uuid4().hex[:12]
+_PREFIX: Final = uuid.uuid4().hex[:16]
 _serial = itertools.count(1)
 
 
 def _new_id() -> str:
     """Unique without a random read per request: a random per-process prefix and a counter."""
-    return f"{_PREFIX}{next(_serial):012x}"
+    return f"{_PREFIX}{next(_serial):016x}"  # 32 hex digits, like a uuid4
 
 
 def _client_id(scope: Scope) -> str | None:
