@@ -13,7 +13,6 @@ from typing import Any, Final
 
 import orjson
 import psycopg
-from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
 from eventpulse.application.evaluation import (
@@ -27,7 +26,7 @@ from eventpulse.application.evaluation import (
 )
 from eventpulse.domain.engine import Anomaly
 from eventpulse.domain.events import Event
-from eventpulse.infrastructure.postgres_errors import dropping_connection
+from eventpulse.infrastructure.postgres_errors import Connection, OwnConnection, dropping_connection
 from eventpulse.infrastructure.postgres_history import STORED_COLUMNS, stored_pair
 
 log = logging.getLogger("eventpulse.evaluation")
@@ -81,14 +80,17 @@ class PostgresEvaluationStore:
     """One connection, used by one evaluation thread."""
 
     def __init__(self, dsn: str, worker: str = "", connect_timeout: int = 5) -> None:
-        self._dsn = dsn
-        self._application_name = f"eventpulse-evaluation {worker}".strip()
-        self._connect_timeout = connect_timeout
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._own = OwnConnection(
+            dsn,
+            connect_timeout=connect_timeout,
+            # pg_stat_activity shows which worker evaluates
+            application_name=f"eventpulse-evaluation {worker}".strip(),
+            configure=_orjson_json,
+        )
         self._leased = False
 
     def acquire_lease(self) -> bool:
-        if self._leased and self._conn is not None and not self._conn.closed:
+        if self._leased and self._own.is_open:
             return True
         with dropping_connection(self.release_lease):
             conn = self._connection()
@@ -98,11 +100,7 @@ class PostgresEvaluationStore:
 
     def release_lease(self) -> None:
         self._leased = False
-        if self._conn is not None:
-            try:
-                self._conn.close()  # the lock goes with the session
-            finally:
-                self._conn = None
+        self._own.close()  # the lock goes with the session
 
     def load(self) -> Checkpoint:
         with dropping_connection(self.release_lease):
@@ -165,21 +163,15 @@ class PostgresEvaluationStore:
     def close(self) -> None:
         self.release_lease()
 
-    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        if self._conn is None or self._conn.closed:
-            self._leased = False
-            conn = psycopg.connect(
-                self._dsn,
-                connect_timeout=self._connect_timeout,
-                row_factory=tuple_row,
-                autocommit=True,
-                options="-c timezone=UTC",
-                application_name=self._application_name,  # pg_stat_activity shows who leads
-            )
-            set_json_dumps(_json_text, context=conn)
-            set_json_loads(orjson.loads, context=conn)
-            self._conn = conn
-        return self._conn
+    def _connection(self) -> Connection:
+        if not self._own.is_open:
+            self._leased = False  # a new session holds no lock
+        return self._own.get()
+
+
+def _orjson_json(conn: Connection) -> None:
+    set_json_dumps(_json_text, context=conn)
+    set_json_loads(orjson.loads, context=conn)
 
 
 def _insert_anomalies(

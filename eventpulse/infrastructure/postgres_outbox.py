@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 import orjson
-import psycopg
-from psycopg.rows import tuple_row
 from psycopg.types.json import set_json_loads
 
 from eventpulse.application.anomaly_feed import Document
 from eventpulse.application.backtest import anomaly_document
 from eventpulse.domain.engine import Anomaly
-from eventpulse.infrastructure.postgres_errors import dropping_connection
+from eventpulse.infrastructure.postgres_errors import Connection, OwnConnection, dropping_connection
 
 _UNPUBLISHED: Final = """
 SELECT anomaly_id, rule_id, rule_version, severity, group_key, window_start, window_end, ts,
@@ -26,38 +24,23 @@ class PostgresAnomalyOutbox:
     """One lazily opened connection, used by the evaluation thread."""
 
     def __init__(self, dsn: str, connect_timeout: int = 5) -> None:
-        self._dsn = dsn
-        self._connect_timeout = connect_timeout
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._own = OwnConnection(dsn, connect_timeout=connect_timeout, configure=_orjson_reads)
 
     def unpublished(self, limit: int) -> list[Document]:
         with dropping_connection(self.close):
-            rows = self._connection().execute(_UNPUBLISHED, (limit,)).fetchall()
+            rows = self._own.get().execute(_UNPUBLISHED, (limit,)).fetchall()
         return [_document(row) for row in rows]
 
     def mark_published(self, anomaly_ids: list[str]) -> None:
         with dropping_connection(self.close):
-            self._connection().execute(_MARK, (anomaly_ids,))
+            self._own.get().execute(_MARK, (anomaly_ids,))
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        self._own.close()
 
-    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(
-                self._dsn,
-                connect_timeout=self._connect_timeout,
-                row_factory=tuple_row,
-                autocommit=True,
-                options="-c timezone=UTC",
-            )
-            set_json_loads(orjson.loads, context=conn)
-            self._conn = conn
-        return self._conn
+
+def _orjson_reads(conn: Connection) -> None:
+    set_json_loads(orjson.loads, context=conn)
 
 
 def _document(row: tuple[Any, ...]) -> Document:

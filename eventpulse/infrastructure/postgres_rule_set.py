@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 import psycopg
-from psycopg.rows import tuple_row
 
 from eventpulse.application.rule_set import StoredRuleSet
-from eventpulse.infrastructure.postgres_errors import dropping_connection
+from eventpulse.infrastructure.postgres_errors import Connection, OwnConnection, dropping_connection
 
 _REVISION: Final = "SELECT revision FROM rule_set"
 _ENABLED: Final = """
@@ -23,20 +22,18 @@ class PostgresRuleSetSource:
     """Connects lazily; a failed connection is dropped and reopened by the next call."""
 
     def __init__(self, dsn: str, connect_timeout: int = 5) -> None:
-        self._dsn = dsn
-        self._connect_timeout = connect_timeout
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._own = OwnConnection(dsn, connect_timeout=connect_timeout, configure=_snapshots)
 
     def revision(self) -> int:
         with dropping_connection(self.close):
-            row = self._connection().execute(_REVISION).fetchone()
+            row = self._own.get().execute(_REVISION).fetchone()
         assert row is not None, "migration 0003 stores the rule_set row"
         revision: int = row[0]
         return revision
 
     def load(self) -> StoredRuleSet:
         with dropping_connection(self.close):
-            conn = self._connection()
+            conn = self._own.get()
             with conn.transaction():  # one snapshot: the revision is that of the rules read
                 row = conn.execute(_REVISION).fetchone()
                 rules = conn.execute(_ENABLED).fetchall()
@@ -44,21 +41,9 @@ class PostgresRuleSetSource:
         return StoredRuleSet(row[0], tuple((r[0], r[1], r[2]) for r in rules))
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        self._own.close()
 
-    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(
-                self._dsn,
-                connect_timeout=self._connect_timeout,
-                row_factory=tuple_row,
-                autocommit=True,
-            )
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            self._conn = conn
-        return self._conn
+
+def _snapshots(conn: Connection) -> None:
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
