@@ -22,7 +22,7 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import yaml
 
@@ -167,6 +167,26 @@ def where(field: str, op: str, value: Any = None) -> dict[str, Any]:
     return condition
 
 
+class Shared(TypedDict, total=False):
+    """What every rule type takes besides its own fields (all optional, as in a document):
+    `group_by`, `severity` (default warning), `rule_id`, `cooldown`, `lateness`, `message`,
+    `description`, `tags`, `enabled` (default true) — and `filter` (`Common`)."""
+
+    group_by: Sequence[str]
+    severity: str
+    rule_id: str | None
+    cooldown: str | None
+    lateness: str | None
+    message: str | None
+    description: str | None
+    tags: Sequence[str]
+    enabled: bool
+
+
+class Common(Shared, total=False):
+    filter: Mapping[str, Any] | None
+
+
 def threshold(
     name: str,
     *,
@@ -175,66 +195,18 @@ def threshold(
     op: str,
     value: float,
     field: str | None = None,
-    filter: Mapping[str, Any] | None = None,
-    group_by: Sequence[str] = (),
-    severity: str = "warning",
-    rule_id: str | None = None,
-    cooldown: str | None = None,
-    lateness: str | None = None,
-    message: str | None = None,
-    description: str | None = None,
-    tags: Sequence[str] = (),
-    enabled: bool = True,
+    **common: Unpack[Common],
 ) -> Rule:
     """The aggregate `agg` (count sum avg min max distinct) of `field` per group over `window`
     compared with `value` by `op` (gt gte lt lte)."""
-    return _helper(
-        "threshold",
-        name,
-        {"agg": agg, "field": field, "window": window, "op": op, "value": value},
-        filter=filter,
-        group_by=group_by,
-        severity=severity,
-        rule_id=rule_id,
-        cooldown=cooldown,
-        lateness=lateness,
-        message=message,
-        description=description,
-        tags=tags,
-        enabled=enabled,
-    )
+    own = {"agg": agg, "field": field, "window": window, "op": op, "value": value}
+    return _helper("threshold", name, own, common)
 
 
-def match(
-    name: str,
-    *,
-    filter: Mapping[str, Any],
-    group_by: Sequence[str] = (),
-    severity: str = "warning",
-    rule_id: str | None = None,
-    cooldown: str | None = None,
-    lateness: str | None = None,
-    message: str | None = None,
-    description: str | None = None,
-    tags: Sequence[str] = (),
-    enabled: bool = True,
-) -> Rule:
+def match(name: str, *, filter: Mapping[str, Any], **shared: Unpack[Shared]) -> Rule:
     """Every event passing `filter` is an anomaly (a `cooldown` per group thins them out)."""
-    return _helper(
-        "match",
-        name,
-        {},
-        filter=filter,
-        group_by=group_by,
-        severity=severity,
-        rule_id=rule_id,
-        cooldown=cooldown,
-        lateness=lateness,
-        message=message,
-        description=description,
-        tags=tags,
-        enabled=enabled,
-    )
+    common = Common(**shared, filter=filter)
+    return _helper("match", name, {}, common)
 
 
 def spike(
@@ -245,16 +217,7 @@ def spike(
     down: float | None = None,
     reference_windows: int | None = None,
     min_count: int | None = None,
-    filter: Mapping[str, Any] | None = None,
-    group_by: Sequence[str] = (),
-    severity: str = "warning",
-    rule_id: str | None = None,
-    cooldown: str | None = None,
-    lateness: str | None = None,
-    message: str | None = None,
-    description: str | None = None,
-    tags: Sequence[str] = (),
-    enabled: bool = True,
+    **common: Unpack[Common],
 ) -> Rule:
     """A window's event count at least `up` times (or at most `down` times) the mean of the
     `reference_windows` before it."""
@@ -265,21 +228,7 @@ def spike(
         "reference_windows": reference_windows,
         "min_count": min_count,
     }
-    return _helper(
-        "spike",
-        name,
-        own,
-        filter=filter,
-        group_by=group_by,
-        severity=severity,
-        rule_id=rule_id,
-        cooldown=cooldown,
-        lateness=lateness,
-        message=message,
-        description=description,
-        tags=tags,
-        enabled=enabled,
-    )
+    return _helper("spike", name, own, common)
 
 
 def absence(
@@ -288,33 +237,11 @@ def absence(
     window: str,
     min_count: int | None = None,
     forget_after: str | None = None,
-    filter: Mapping[str, Any] | None = None,
-    group_by: Sequence[str] = (),
-    severity: str = "warning",
-    rule_id: str | None = None,
-    cooldown: str | None = None,
-    lateness: str | None = None,
-    message: str | None = None,
-    description: str | None = None,
-    tags: Sequence[str] = (),
-    enabled: bool = True,
+    **common: Unpack[Common],
 ) -> Rule:
     """A group seen before has fewer than `min_count` events in a window (a flatline)."""
-    return _helper(
-        "absence",
-        name,
-        {"window": window, "min_count": min_count, "forget_after": forget_after},
-        filter=filter,
-        group_by=group_by,
-        severity=severity,
-        rule_id=rule_id,
-        cooldown=cooldown,
-        lateness=lateness,
-        message=message,
-        description=description,
-        tags=tags,
-        enabled=enabled,
-    )
+    own = {"window": window, "min_count": min_count, "forget_after": forget_after}
+    return _helper("absence", name, own, common)
 
 
 def new_value(
@@ -323,64 +250,28 @@ def new_value(
     field: str,
     learning: str | None = None,
     lookback: str | None = None,
-    filter: Mapping[str, Any] | None = None,
-    group_by: Sequence[str] = (),
-    severity: str = "warning",
-    rule_id: str | None = None,
-    cooldown: str | None = None,
-    lateness: str | None = None,
-    message: str | None = None,
-    description: str | None = None,
-    tags: Sequence[str] = (),
-    enabled: bool = True,
+    **common: Unpack[Common],
 ) -> Rule:
     """The first time `field` takes a value in a group, once `learning` is over."""
-    return _helper(
-        "new_value",
-        name,
-        {"field": field, "learning": learning, "lookback": lookback},
-        filter=filter,
-        group_by=group_by,
-        severity=severity,
-        rule_id=rule_id,
-        cooldown=cooldown,
-        lateness=lateness,
-        message=message,
-        description=description,
-        tags=tags,
-        enabled=enabled,
-    )
+    own = {"field": field, "learning": learning, "lookback": lookback}
+    return _helper("new_value", name, own, common)
 
 
-def _helper(
-    rule_type: str,
-    name: str,
-    own: Mapping[str, Any],
-    *,
-    filter: Mapping[str, Any] | None,
-    group_by: Sequence[str],
-    severity: str,
-    rule_id: str | None,
-    cooldown: str | None,
-    lateness: str | None,
-    message: str | None,
-    description: str | None,
-    tags: Sequence[str],
-    enabled: bool,
-) -> Rule:
+def _helper(rule_type: str, name: str, own: Mapping[str, Any], common: Common) -> Rule:
+    filter_ = common.get("filter")
     document: dict[str, Any] = {
-        "rule_id": rule_id,
+        "rule_id": common.get("rule_id"),
         "name": name,
-        "description": description,
-        "enabled": enabled,
-        "severity": severity,
+        "description": common.get("description"),
+        "enabled": common.get("enabled", True),
+        "severity": common.get("severity", "warning"),
         "type": rule_type,
-        "filter": None if filter is None else dict(filter),
-        "group_by": list(group_by) or None,
-        "cooldown": cooldown,
-        "lateness": lateness,
-        "message": message,
-        "tags": list(tags) or None,
+        "filter": None if filter_ is None else dict(filter_),
+        "group_by": list(common.get("group_by", ())) or None,
+        "cooldown": common.get("cooldown"),
+        "lateness": common.get("lateness"),
+        "message": common.get("message"),
+        "tags": list(common.get("tags", ())) or None,
         **own,
     }
     return rule({k: v for k, v in document.items() if v is not None})
