@@ -22,6 +22,7 @@ WORKBENCH_NOTEBOOKS = [
     "01_explore_events.ipynb",
     "02_author_and_backtest_rule.ipynb",
     "03_publish_rule.ipynb",
+    "04_live_anomaly_viewer.ipynb",
 ]
 CELL_TIMEOUT_S = 120
 
