@@ -9,6 +9,7 @@ changing a filter redraws from what was already received.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
@@ -104,6 +105,7 @@ class LiveState:
     status: str = "connecting"
     _anomalies: OrderedDict[str, tuple[Position, Anomaly]] = field(default_factory=OrderedDict)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _oldest: list[tuple[Position, str]] = field(default_factory=list)  # a heap, to evict
 
     def apply(self, items: Iterable[Item], dropped: int = 0) -> bool:
         changed = dropped > 0
@@ -140,8 +142,9 @@ class LiveState:
         if len(self._seen) > 10 * self.keep:
             self._seen.popitem(last=False)
         self._anomalies[anomaly_id] = (position, item.anomaly)
+        heapq.heappush(self._oldest, (position, anomaly_id))
         while len(self._anomalies) > self.keep:
-            oldest = min(self._anomalies, key=lambda k: self._anomalies[k][0])
+            _, oldest = heapq.heappop(self._oldest)
             del self._anomalies[oldest]
         return True
 

@@ -201,3 +201,16 @@ def test_the_anomalies_frame_has_typed_times(source: FakeSource) -> None:
     frame = viewer.anomalies()
     assert list(frame["anomaly_id"]) == ["a2", "a1"]
     assert str(frame["ts"].dtype).startswith("datetime64")
+
+
+def test_only_the_latest_are_kept_by_feed_order_whatever_the_arrival_order(
+    source: FakeSource,
+) -> None:
+    viewer = viewer_on(source, keep=3)
+    source.send(anomaly(5), anomaly(1), anomaly(4), anomaly(2), anomaly(3), anomaly(6))
+    viewer.pump()
+    assert table_ids(viewer) == ["a6", "a5", "a4"]
+    source.send(anomaly(1))  # evicted, so not remembered as shown; still known as received
+    viewer.pump()
+    assert table_ids(viewer) == ["a6", "a5", "a4"]
+    assert viewer.counters()["duplicates"] == 1
