@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks import baselines, engine, ingest_api, latency_e2e, persist, persist_rules, wrk
+from benchmarks import live_viewer as live_viewer_step
 from benchmarks import workbench as workbench_step
 from benchmarks.context import Config, Context
 from benchmarks.environment import Target, fresh_target, servers
@@ -30,6 +31,7 @@ STEPS: dict[str, Any] = {
     "rules": persist_rules,
     "latency": latency_e2e,
     "workbench": workbench_step,
+    "live_viewer": live_viewer_step,
 }
 WIRE_EVENT_STEPS = {"baselines", "persist", "api", "rules"}  # the steps that use ctx.wire_events
 

@@ -84,6 +84,12 @@ DELIVERIES: Final = Counter(
     ["channel", "outcome"],
 )
 
+REPORT_RUNS: Final = Counter(
+    "eventpulse_report_runs",
+    "Scheduled report runs by schedule and outcome (ok, failed; skipped: a fire time not run)",
+    ["schedule", "outcome"],
+)
+
 
 class PrometheusMeter:
     """The metering ports of application/meters.py, on the metrics above."""

@@ -25,6 +25,28 @@ class Settings(BaseSettings):
     namespace: str = Field(default="ep", pattern=r"^[A-Za-z0-9_.:{}-]+$")
     api_url: str = "http://127.0.0.1:8000"
     notifications: Path = Path("data/notifications.yaml")
+    reports: Path = Field(
+        default=Path("data/reports.yaml"), description="report schedules (`eventpulse scheduler`)"
+    )
+
+    # Anomaly reports (`eventpulse report`, `eventpulse scheduler`; files under home/reports).
+    report_notebook: Path = Field(
+        default=Path("notebooks/reports/anomaly_report.ipynb"),
+        description="the parameterised report notebook papermill runs",
+    )
+    report_kernel: str = Field(default="eventpulse", description="the notebook's Jupyter kernel")
+    report_start_timeout_s: float = Field(
+        default=60.0, gt=0, description="a kernel that does not start within this fails the run"
+    )
+    report_execution_timeout_s: float = Field(
+        default=300.0, gt=0, description="a cell that runs longer fails the run"
+    )
+    report_run_timeout_s: float = Field(
+        default=900.0, gt=0, description="the scheduler kills a whole run that takes longer"
+    )
+    scheduler_grace_s: float = Field(
+        default=10.0, ge=0, description="on stop, a running report may finish within this"
+    )
 
     # Ingestion limits (the API answers 413/422 beyond them).
     max_body_bytes: int = 16 * 1024 * 1024

@@ -1,10 +1,11 @@
 """Process logging: one JSON object per line (services), or plain text (people at a terminal).
 
 `EVENTPULSE_LOG_FORMAT=json|text` chooses; unset, services (`up`, `api`, `worker`,
-`notifier`) log JSON and the other commands text. A JSON line holds `ts` (UTC, RFC 3339),
-`level`, `logger`, `message`, `role` (the process: api, worker, notifier, up, cli), `pid`, the
-request's `request_id` while an API request is handled, whatever a call passed with `extra=`
-(`event_id`, `anomaly_id`, `rule_id`, `channel`, …) and `exc_info` for a traceback.
+`notifier`, `scheduler`) log JSON and the other commands text. A JSON line holds `ts` (UTC,
+RFC 3339), `level`, `logger`, `message`, `role` (the process: api, worker, notifier, scheduler,
+up, cli), `pid`, the request's `request_id` while an API request is handled, whatever a call
+passed with `extra=` (`event_id`, `anomaly_id`, `rule_id`, `channel`, `schedule`, `run_id`, …)
+and `exc_info` for a traceback.
 `EVENTPULSE_LOG_LEVEL` sets the level of the `eventpulse.*` loggers (other libraries stay at
 INFO or above).
 """

@@ -1,11 +1,12 @@
 """`eventpulse up`: every process of the product on one machine, in the foreground.
 
 The supervisor owns the embedded servers (when no URLs are configured), applies migrations,
-then runs the API, the workers and the notifier (when its config is valid) as child processes in
-their own sessions, so that Ctrl-C reaches only the supervisor, which stops them in order: API
-first (no new events), then the workers (they finish and acknowledge their batch) and the
-notifier (it finishes deliveries in progress), then the servers. A child that dies on its
-own is restarted with backoff.
+then runs the API, the workers, the notifier (when its config is valid) and the report
+scheduler (when its schedules config exists and is valid) as child processes in their own
+sessions, so that Ctrl-C reaches only the supervisor, which stops them in order: API first (no
+new events), then the workers (they finish and acknowledge their batch), the notifier (it
+finishes deliveries in progress) and the scheduler (a report in progress gets a grace period),
+then the servers. A child that dies on its own is restarted with backoff.
 
 Metrics: the children share one Prometheus multiprocess directory, which the CLI emptied
 before this process started them (interfaces/metrics_dir.py); a child that exits is marked
@@ -118,9 +119,10 @@ def run_up(settings: Settings, options: UpOptions) -> int:
             for i in range(1, options.workers + 1)
         ]
         notifiers = notifier_children(settings, env)
+        schedulers = scheduler_children(settings, env)
         extras = lab_children(options, env)
-        children = [api, *workers, *notifiers, *extras]
-        background = [*workers, *notifiers, *extras]  # stopped together, after the API
+        children = [api, *workers, *notifiers, *schedulers, *extras]
+        background = [*workers, *notifiers, *schedulers, *extras]  # stopped after the API
         for child in children:
             child.start()
         base = f"http://{options.host}:{options.port}"
@@ -166,6 +168,33 @@ def notifier_children(settings: Settings, env: dict[str, str]) -> list[Child]:
     log.info("notifier: %d routes from %s", len(config.plan.routes), path)
     notifier_env = {**env, "EVENTPULSE_NOTIFICATIONS": path}
     return [Child("notifier", ["notifier", "--consumer", "notifier-1"], env=notifier_env)]
+
+
+def scheduler_children(settings: Settings, env: dict[str, str]) -> list[Child]:
+    """The report scheduler, when its schedules config exists and is valid; otherwise none,
+    and the log says why (the product runs without scheduled reports rather than not at all).
+    It stops its report in progress within EVENTPULSE_SCHEDULER_GRACE_S, inside the grace
+    period this supervisor gives its children."""
+    from eventpulse.infrastructure.report_schedule_config import InvalidReportSchedules
+    from eventpulse.interfaces.scheduler import load_report_schedules
+
+    if not settings.reports.exists():
+        log.info("the report scheduler is not started: no schedules at %s", settings.reports)
+        return []
+    try:
+        config = load_report_schedules(settings)
+    except InvalidReportSchedules as exc:
+        log.warning("the report scheduler is not started: %s", exc)
+        return []
+    path = str(settings.reports.resolve())
+    log.info("report scheduler: %d schedules from %s", len(config.schedules), path)
+    scheduler_env = {
+        **env,
+        "EVENTPULSE_REPORTS": path,
+        "EVENTPULSE_REPORT_NOTEBOOK": str(settings.report_notebook.resolve()),
+        "EVENTPULSE_SCHEDULER_GRACE_S": str(min(settings.scheduler_grace_s, _STOP_TIMEOUT_S / 2)),
+    }
+    return [Child("scheduler", ["scheduler"], env=scheduler_env)]
 
 
 def lab_children(options: UpOptions, env: dict[str, str]) -> list[Child]:

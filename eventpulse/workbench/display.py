@@ -3,8 +3,9 @@
 Plotly 6+ gives a kernel only its JSON mimetype by default, which JupyterLab draws but which
 an HTML export (nbconvert, papermill reports) leaves blank. The `eventpulse` renderer set up
 here gives each figure both the JSON mimetype and an HTML view, and embeds plotly.js once, in
-the output of the cell that calls `setup_notebook()`: nothing is fetched from a CDN (no
-MathJax either), so notebooks and reports render without network access.
+the output of the first figure shown after `setup_notebook()` (just before that figure):
+nothing is fetched from a CDN (no MathJax either), so notebooks and reports render without
+network access.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ RENDERER: Final = "eventpulse"
 
 
 def setup_notebook(*, max_columns: int = 40) -> None:
-    """Make `eventpulse` plotly's default renderer (embedding plotly.js in this cell's output)
-    and widen pandas' display. Call it once, in a notebook's first code cell."""
+    """Make `eventpulse` plotly's default renderer (plotly.js is embedded with the first figure
+    shown) and widen pandas' display. Call it once, in a notebook's first code cell."""
     import pandas as pd
     import plotly.io as pio
 

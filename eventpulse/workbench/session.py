@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 import psycopg
@@ -26,6 +26,10 @@ from eventpulse.application.rule_ids import is_rule_id
 from eventpulse.application.rules import StoredRule
 from eventpulse.domain.errors import EventPulseError, NotFound, ReloadNotConfirmed, StoreUnavailable
 from eventpulse.domain.rules import Severity, parse_rule
+from eventpulse.infrastructure.postgres_delivery_outcomes import (
+    DeliveryOutcome,
+    PostgresDeliveryOutcomes,
+)
 from eventpulse.infrastructure.postgres_event_columns import (
     DEFAULT_CHUNK_ROWS,
     EventFilter,
@@ -42,6 +46,9 @@ from eventpulse.workbench.publishing import Publication, PublishNotConfirmed, Ru
 from eventpulse.workbench.results import BacktestResult
 from eventpulse.workbench.services import Services, close_services, open_services
 from eventpulse.workbench.times import Instant, instant
+
+if TYPE_CHECKING:
+    from eventpulse.workbench.live_viewer import LiveViewer
 
 DEFAULT_MAX_ROWS: Final = 5_000_000
 DEFAULT_MAX_ANOMALIES: Final = 100_000
@@ -242,6 +249,24 @@ class Workbench:
                 break
         return anomalies_frame([s.anomaly for s in kept], [s.created_at for s in kept])
 
+    def notification_outcomes(
+        self, since: Instant, until: Instant, *, rule_id: str | Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """What became of the notifications of the stored anomalies with `since <= ts < until`
+        (of `rule_id`, one or several): one row per anomaly and channel, by `ts`, with
+        `attempts`, `failed_attempts`, `outcome` (sent, dead, silenced or pending: only failed
+        attempts so far), `last_error` and `last_attempt_at`. Anomalies no route sent have none.
+
+        >>> wb.notification_outcomes("2014-02-01", "2014-03-01")  # doctest: +SKIP
+        """
+        start, end = instant(since, "since"), instant(until, "until")
+        with self._reads.connection() as conn:
+            rows = PostgresDeliveryOutcomes(conn).outcomes(start, end, _names(rule_id))
+        frame = pd.DataFrame(rows, columns=list(DeliveryOutcome._fields))
+        for name in ("ts", "last_attempt_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[us, UTC]")
+        return frame.astype({"attempts": "int64", "failed_attempts": "int64"})
+
     # --- rules -------------------------------------------------------------------------------
 
     def rules(self) -> pd.DataFrame:
@@ -388,6 +413,33 @@ class Workbench:
             for w in self._worker_reports()
         ]
         return pd.DataFrame(rows, columns=["worker", "revision", "versions"])
+
+    # --- watching ----------------------------------------------------------------------------
+
+    def live_viewer(
+        self,
+        *,
+        severity: str | Sequence[str] | None = None,
+        rules: str | Sequence[str] | None = None,
+        backfill: int = 200,
+        **options: Any,
+    ) -> LiveViewer:
+        """A live view of the anomaly feed (filters, pause/resume, counters, a timeline, the
+        latest anomalies with their details), backfilled with the feed's latest `backfill`
+        anomalies. Show it as a cell's value; re-running the cell replaces the previous one.
+        `options` go to `LiveViewer` (`rows`, `points`, `keep`, `inbox_size`, `interval_s`).
+
+        >>> wb.live_viewer(severity=["critical", "warning"])  # doctest: +SKIP
+        """
+        from eventpulse.workbench.live_source import RedisLiveSource
+        from eventpulse.workbench.live_viewer import LiveViewer
+
+        assert self.settings.redis_url
+        source = RedisLiveSource(self.settings.redis_url, self.namespace, backfill=backfill)
+        known = [str(r) for r in self.rules()["rule_id"]]
+        viewer = LiveViewer(source, severity=severity, rules=rules, rule_options=known, **options)
+        self._stack.callback(viewer.stop)
+        return viewer
 
     # --- plumbing ----------------------------------------------------------------------------
 

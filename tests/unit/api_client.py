@@ -12,6 +12,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from eventpulse.application.access import AccessControl
 from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents, IngestLimits
+from eventpulse.application.report_index import ReportIndex
 from eventpulse.application.rules import ManageRules, SilentAnnouncer
 from eventpulse.application.silences import ManageSilences
 from eventpulse.application.stats import ReadStats
@@ -61,6 +62,7 @@ def serve(
     access: AccessControl | None = None,
     client_host: str = "testclient",
     stats: ReadStats | None = None,
+    reports: ReportIndex | None = None,
 ) -> Iterator[TestClient]:
     """The API over fakes; without `access`, key checks are off (tests/unit/test_access_http.py
     covers them)."""
@@ -78,6 +80,7 @@ def serve(
         live=LiveAnomalies(live_feed, live_feed, heartbeat_s, 5.0),
         access=access or AccessControl.disabled(),
         stats=stats,
+        reports=reports,
     )
     app = create_app(SETTINGS, services=services, fast_ingest=fast_ingest)
     with TestClient(app, client=(client_host, 50000)) as client:

@@ -13,6 +13,7 @@ from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.cli.backtest import backtest
 from eventpulse.interfaces.cli.keys import keys
 from eventpulse.interfaces.cli.process import prepare_process
+from eventpulse.interfaces.cli.report import report
 from eventpulse.interfaces.cli.rules import rules
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app.add_typer(db, name="db")
 app.add_typer(rules, name="rules")
 app.add_typer(keys, name="keys")
 app.command("backtest")(backtest)
+app.command("report")(report)
 
 
 @app.callback()
@@ -155,6 +157,29 @@ def notifier(
     with ExitStack() as stack:
         settings = _resolved(stack)
         run_notifier(settings, consumer or default_consumer_name(), config)
+
+
+@app.command()
+def scheduler(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check the schedules config, then exit.")
+    ] = False,
+) -> None:
+    """Run anomaly reports on the cron schedules of EVENTPULSE_REPORTS (never overlapping)."""
+    from eventpulse.infrastructure.report_schedule_config import InvalidReportSchedules
+    from eventpulse.interfaces.scheduler import load_report_schedules, run_scheduler
+
+    settings = _settings()
+    try:
+        config = load_report_schedules(settings)
+    except InvalidReportSchedules as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if check:
+        names = ", ".join(s.name for s in config.schedules) or "none"
+        typer.echo(f"{config.source}: {len(config.schedules)} schedules ({names})")
+        return
+    run_scheduler(settings, config)
 
 
 @db.command("upgrade")

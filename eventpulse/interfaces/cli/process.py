@@ -12,7 +12,7 @@ from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.logs import SERVICE_ROLES, configure_logging
 from eventpulse.interfaces.metrics_dir import use_metrics_dir
 
-METERED: Final = frozenset({"up", "api", "worker", "notifier"})
+METERED: Final = frozenset({"up", "api", "worker", "notifier", "scheduler"})
 """The processes that count metrics (`up` only cleans the directory and reaps children)."""
 
 

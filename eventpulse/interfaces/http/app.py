@@ -32,6 +32,7 @@ from eventpulse.infrastructure.redis_live_anomalies import RedisLiveAnomalies
 from eventpulse.infrastructure.redis_pipeline_state import RedisPipelineState
 from eventpulse.infrastructure.redis_queue import RedisEventQueue
 from eventpulse.infrastructure.redis_reload_announcer import RedisReloadAnnouncer
+from eventpulse.infrastructure.report_files import FileReportStore, reports_root
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.http import (
     anomalies,
@@ -40,6 +41,7 @@ from eventpulse.interfaces.http import (
     events,
     health,
     metrics,
+    reports,
     rules,
     silences,
     stats,
@@ -79,6 +81,7 @@ def create_app(
     api.include_router(silences.router)
     api.include_router(ws_anomalies.router)
     api.include_router(stats.router)
+    api.include_router(reports.router)
     app.include_router(api)
     app.include_router(metrics.router)
     errors.install(app)
@@ -168,6 +171,9 @@ def _adapters(settings: Settings) -> Any:
                 send_timeout_s=settings.ws_send_timeout_s,
             ),
             stats=ReadStats(PostgresStats(pool), pipeline),
+            reports=FileReportStore(
+                reports_root(settings.home), stale_after_s=settings.report_run_timeout_s * 2
+            ),
         )
         try:
             yield

@@ -12,6 +12,7 @@ from eventpulse.application.backtest import RunBacktest
 from eventpulse.application.ingest import IngestEvents
 from eventpulse.application.live_anomalies import FeedHistory, LiveFeed
 from eventpulse.application.ports import AnomalyReader, EventReader
+from eventpulse.application.report_index import ReportIndex
 from eventpulse.application.rules import ManageRules
 from eventpulse.application.silences import ManageSilences
 from eventpulse.application.stats import ReadStats
@@ -52,6 +53,7 @@ class ApiServices:
     live: LiveAnomalies
     access: AccessControl  # API keys and rate limits (interfaces/http/access.py)
     stats: ReadStats | None = None  # `GET /stats`; None answers 503
+    reports: ReportIndex | None = None  # `GET /reports`; None answers 503
 
 
 async def _services(request: Request) -> ApiServices:

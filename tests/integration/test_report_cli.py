@@ -1,0 +1,109 @@
+"""`eventpulse report` end to end on a real stack: the report notebook over a range of stored
+events and anomalies, its files at `<home>/reports/<date>/<run>.{ipynb,html}`, the index, and
+`GET /api/v1/reports` listing the run and serving its HTML (with the Content-Security-Policy)
+and notebook; a failing run exits 1, keeps its executed notebook and is recorded failed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import pytest
+
+from eventpulse.interfaces.lab import register_kernel
+from tests.integration.conftest import Product, post_batches
+from tests.integration.live_support import stored_anomaly_ids, wait_stored_and_evaluated
+from tests.integration.observability_support import RULE
+from tests.integration.report_support import failing_notebook
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SINCE, UNTIL = "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"
+
+
+def _events() -> list[dict[str, Any]]:
+    return [
+        {
+            "event_type": "payment_failed" if i % 10 == 0 else "payment",
+            "source": f"shop-{i % 3}",
+            "timestamp": f"2024-03-01T{i // 60:02d}:{i % 60:02d}:00Z",
+            "payload": {"amount": i},
+        }
+        for i in range(300)
+    ]
+
+
+def _report(product: Product, *args: str) -> subprocess.CompletedProcess[str]:
+    env = product.env | {"EVENTPULSE_API_URL": product.api_url, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "eventpulse", "report", "--since", SINCE, "--until", UNTIL, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _run_id(output: str) -> str:
+    first = output.splitlines()[0]  # "run <id>: <status> in <n>s"
+    assert first.startswith("run "), output
+    return first.split()[1].rstrip(":")
+
+
+def test_a_report_run_is_stored_indexed_and_served_by_the_api(
+    product: Product, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    register_kernel()
+    api = product.start_api()
+    product.start_worker("w1")
+    with httpx.Client(base_url=api, timeout=30) as http:
+        assert http.post("/api/v1/rules", json=RULE).status_code == 201
+    post_batches(api, _events())
+    wait_stored_and_evaluated(db, 300)
+    assert len(stored_anomaly_ids(db, "payment-failed")) > 0
+
+    done = _report(product, "--title", "Payments, 1 March", "--rules", "payment-failed")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_id = _run_id(done.stdout)
+    assert f"run {run_id}: ok in " in done.stdout
+    root = product.settings.home.resolve() / "reports"
+    (notebook,) = root.glob(f"*/{run_id}.ipynb")
+    html = notebook.with_suffix(".html")
+    assert html.exists() and str(notebook) in done.stdout and str(html) in done.stdout
+    index = [orjson.loads(line) for line in (root / "index.jsonl").read_bytes().splitlines()]
+    assert [(r["run_id"], r["status"]) for r in index] == [(run_id, "running"), (run_id, "ok")]
+    assert notebook.parent.name == index[0]["started_at"][:10]  # the UTC date it started
+    assert index[-1]["rule_ids"] == ["payment-failed"] and index[-1]["schedule"] is None
+
+    failing = failing_notebook(tmp_path)
+    failed = _report(product, "--notebook", str(failing))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    failed_id = _run_id(failed.stdout)
+    assert f"run {failed_id}: failed" in failed.stdout and "RuntimeError" in failed.stdout
+    (kept,) = root.glob(f"*/{failed_id}.ipynb")
+    assert "before the failure" in kept.read_text()  # the cells that ran, with their output
+
+    with httpx.Client(base_url=api, timeout=30) as http:
+        listed = http.get("/api/v1/reports").json()["items"]
+        assert [item["run_id"] for item in listed] == [failed_id, run_id]
+        bad, good = listed
+        assert good["status"] == "ok" and good["title"] == "Payments, 1 March"
+        assert good["since"] == "2024-03-01T00:00:00+00:00" and good["duration_s"] > 0
+        assert bad["status"] == "failed" and "RuntimeError" in bad["error"]
+        assert bad["notebook_url"] == f"/api/v1/reports/{failed_id}/notebook"
+
+        page = http.get(good["html_url"])
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert "Payments, 1 March" in page.text
+        assert "<script src=" not in page.text.replace('<script src="data:', "")
+        executed = http.get(bad["notebook_url"])
+        assert executed.status_code == 200 and "cells" in executed.json()
+        assert http.get(f"/api/v1/reports/{failed_id}").json()["status"] == "failed"
