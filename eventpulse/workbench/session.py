@@ -12,6 +12,7 @@ event reads use a plain connection and `PostgresEventColumns`.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -438,7 +439,7 @@ class Workbench:
         source = RedisLiveSource(self.settings.redis_url, self.namespace, backfill=backfill)
         known = [str(r) for r in self.rules()["rule_id"]]
         viewer = LiveViewer(source, severity=severity, rules=rules, rule_options=known, **options)
-        self._stack.callback(viewer.stop)
+        self._stack.callback(_stop_viewer, weakref.ref(viewer))  # not kept alive by this
         return viewer
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -488,6 +489,12 @@ class Workbench:
             ) from None
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
+
+
+def _stop_viewer(viewer: weakref.ref[LiveViewer]) -> None:
+    alive = viewer()
+    if alive is not None:
+        alive.stop()
 
 
 def _names(value: str | Sequence[str] | None) -> list[str] | None:

@@ -135,3 +135,12 @@ def test_after_redis_drops_the_viewer_it_reconnects_and_backfills(
         assert viewer.counters()["duplicates"] >= 1  # the second backfill repeated the first
     finally:
         viewer.stop()
+
+
+def test_closing_the_workbench_stops_its_viewer(product: Product) -> None:
+    with Workbench.connect(settings=product.settings) as workbench:
+        replaced = workbench.live_viewer(interval_s=0.05)
+        viewer = workbench.live_viewer(interval_s=0.05)  # the cell run again
+        assert replaced.stopped and not viewer.stopped
+        assert viewer.wait_live(timeout=30)
+    assert viewer.stopped and not viewer.state.connected
