@@ -31,6 +31,7 @@ log = logging.getLogger("eventpulse.workbench.live")
 CLIENT_NAME: Final = "eventpulse-live-viewer"  # how `CLIENT LIST` shows the viewers
 READ_TIMEOUT_S: Final = 0.25
 MAX_BACKOFF_S: Final = 5.0
+HEALTH_CHECK_S: Final = 10
 _FIELD: Final = FEED_FIELD.encode()
 
 
@@ -75,9 +76,13 @@ class RedisLiveSource:
     def _run(self, inbox: Inbox) -> None:
         failures = 0
         while not self._stopping.is_set():
-            client = redis.Redis.from_url(
-                self._url, socket_connect_timeout=2, socket_timeout=5, client_name=CLIENT_NAME
-            )
+            try:
+                client = self._connect()
+            except Exception as exc:  # a malformed URL: say so, retry in case settings change
+                inbox.put(Status(False, f"cannot connect: {exc}"))
+                failures += 1
+                self._stopping.wait(MAX_BACKOFF_S)
+                continue
             pubsub = client.pubsub(ignore_subscribe_messages=False)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._channel)
@@ -90,9 +95,24 @@ class RedisLiveSource:
                 failures += 1
                 inbox.put(Status(False, f"reconnecting: {exc}"))
                 log.warning("live viewer lost Redis, reconnecting: %s", exc)
+            except Exception as exc:  # a bug must show and retry, not end the thread unseen
+                failures += 1
+                inbox.put(Status(False, f"error, retrying: {type(exc).__name__}: {exc}"))
+                log.exception("live viewer: reading the feed failed")
             finally:
                 _close(pubsub, client)
-            self._stopping.wait(min(MAX_BACKOFF_S, 0.1 * 2**failures))
+            self._stopping.wait(min(MAX_BACKOFF_S, 0.1 * 2 ** min(failures, 8)))
+
+    def _connect(self) -> redis.Redis:
+        """A client that notices a dead connection: a PING when idle for `HEALTH_CHECK_S` (a
+        half-open TCP connection would otherwise look live while anomalies are missed)."""
+        return redis.Redis.from_url(
+            self._url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=HEALTH_CHECK_S,
+            client_name=CLIENT_NAME,
+        )
 
     def _confirmed(self, pubsub: PubSub) -> None:
         deadline = time.monotonic() + 5.0

@@ -26,20 +26,22 @@ import orjson
 import pandas as pd
 import plotly.graph_objects as go
 
-from eventpulse.workbench.frames import ANOMALY_COLUMNS, group_label
+from eventpulse.workbench.frames import ANOMALY_COLUMNS
+from eventpulse.workbench.live_rendering import (
+    PRE_STYLE,
+    counters_html,
+    group_text,
+    label,
+    status_html,
+    table_html,
+    time_range,
+)
 from eventpulse.workbench.live_source import LiveSource
-from eventpulse.workbench.live_state import SEVERITIES, Anomaly, Filters, Inbox, LiveState
+from eventpulse.workbench.live_state import SEVERITIES, Filters, Inbox, LiveState
 from eventpulse.workbench.plots import SEVERITY_COLOURS
 
 log = logging.getLogger("eventpulse.workbench.live")
 
-_TABLE_STYLE: Final = """<style>
-.ep-anomalies { border-collapse: collapse; font-size: 13px; width: 100%; }
-.ep-anomalies th { text-align: left; border-bottom: 2px solid #ccc; padding: 4px 8px; }
-.ep-anomalies td { border-bottom: 1px solid #eee; padding: 3px 8px; vertical-align: top; }
-.ep-anomalies td:first-child { font-family: monospace; white-space: nowrap; }
-</style>"""
-_PRE_STYLE: Final = "font-size: 12px; line-height: 1.35; max-height: 320px; overflow: auto"
 PUMP_INTERVAL_S: Final = 0.25  # at most four redraws a second
 MAX_BATCH: Final = 5000
 _COLUMNS: Final = (*ANOMALY_COLUMNS, "details", "created_at")
@@ -76,6 +78,7 @@ class LiveViewer:
         self._stopped = threading.Event()
         self._pump_thread: threading.Thread | None = None
         self._started = False
+        self._span: list[str] | None = None
         self._build(sorted(set(rule_options) | self.state.filters.rule_ids))
         self._render()
         if autostart:
@@ -87,6 +90,8 @@ class LiveViewer:
         """Start reading (and pumping, unless `interval_s` is 0); stops the kernel's previous
         viewer first."""
         global _active
+        if self._stopped.is_set():
+            raise RuntimeError("this viewer was stopped: create a new one (wb.live_viewer())")
         with _active_lock:
             previous, _active = _active, self
         if previous is not None and previous is not self:
@@ -246,7 +251,7 @@ class LiveViewer:
         self.rule_filter.observe(self._filters_changed, names="value")
         self.pause_button.observe(self._pause_toggled, names="value")
         self.stop_button.on_click(lambda _: self.stop())
-        self.details_pick.observe(lambda _: self._show_details(), names="value")
+        self.details_pick.observe(self._pick_changed, names="value")
         self.widget = widgets.VBox(
             [
                 widgets.HBox(
@@ -260,6 +265,14 @@ class LiveViewer:
             ]
         )
         self.widget.add_class("eventpulse-live-viewer")
+        for widget in (
+            self.severity_filter,
+            self.rule_filter,
+            self.pause_button,
+            self.details_pick,
+            self.figure,
+        ):
+            _guard(widget, self._lock)
 
     def _filters_changed(self, _: Any) -> None:
         with self._lock:
@@ -268,6 +281,10 @@ class LiveViewer:
             )
             self._dirty = True
 
+    def _pick_changed(self, _: Any) -> None:
+        with self._lock:
+            self._show_details()
+
     def _pause_toggled(self, change: Any) -> None:
         if change["new"] != self._paused:
             (self.pause if change["new"] else self.resume)()
@@ -275,8 +292,8 @@ class LiveViewer:
     def _render(self) -> None:
         """Apply the state to the widgets, in one batch (called with the lock held)."""
         counters = self.counters()
-        self.counter_line.value = _counters_html(counters, self._paused)
-        self.status_line.value = _status_html(self.state.connected, self.state.status)
+        self.counter_line.value = counters_html(counters, self._paused)
+        self.status_line.value = status_html(self.state.connected, self.state.status)
         if not self._dirty:
             return
         self._dirty = False
@@ -285,20 +302,25 @@ class LiveViewer:
         with self.table.hold_sync(), self.details_pick.hold_sync(), self.rule_filter.hold_sync():
             if known != list(self.rule_filter.allowed_tags):
                 self.rule_filter.allowed_tags = known
-            self.table.value = _table_html(shown[: self._rows])
+            self.table.value = table_html(shown[: self._rows])
             choice = self.details_pick.value
-            options = [(_label(a), str(a.get("anomaly_id"))) for a in shown[: self._rows]]
-            self.details_pick.options = options
+            options = [(label(a), str(a.get("anomaly_id"))) for a in shown[: self._rows]]
+            if options != list(self.details_pick.options):
+                self.details_pick.options = options
             ids = [value for _, value in options]
-            self.details_pick.value = choice if choice in ids else (ids[0] if ids else None)
+            pick = choice if choice in ids else (ids[0] if ids else None)
+            if pick != self.details_pick.value:
+                self.details_pick.value = pick
         plotted = shown[: self._points]
         with self.figure.batch_update():
             for trace, severity in zip(self.figure.data, SEVERITIES, strict=True):
                 points = [a for a in plotted if a.get("severity") == severity]
                 trace.x = [a.get("ts") for a in points]
                 trace.y = [str(a.get("rule_id")) for a in points]
-                trace.text = [html.escape(_group(a)) for a in points]
-            self.figure.layout.xaxis.range = _time_range([a.get("ts") for a in plotted])
+                trace.text = [html.escape(group_text(a)) for a in points]
+            span = time_range([a.get("ts") for a in plotted])
+            if span != self._span:  # a zoom of the person's is kept until the data outgrow it
+                self._span = self.figure.layout.xaxis.range = span
         self._show_details()
 
     def _show_details(self) -> None:
@@ -306,66 +328,24 @@ class LiveViewer:
         anomaly = next((a for a in self.state.shown() if a.get("anomaly_id") == chosen), None)
         body = "" if anomaly is None else orjson.dumps(anomaly, option=orjson.OPT_INDENT_2).decode()
         self.details.value = (
-            f"<pre class='ep-details' style='{_PRE_STYLE}'>{html.escape(body)}</pre>"
-            if body
-            else ""
+            f"<pre class='ep-details' style='{PRE_STYLE}'>{html.escape(body)}</pre>" if body else ""
         )
+
+
+def _guard(widget: Any, lock: threading.RLock) -> None:
+    """Apply the browser's changes to `widget` under `lock`. The kernel's thread applies them
+    while the pump's thread draws under the lock, and ipywidgets' syncing state (`hold_sync`,
+    property locks, a Dropdown's options and index) is not safe across threads."""
+    apply = widget.set_state
+
+    def set_state(sync_data: Any) -> None:
+        with lock:
+            apply(sync_data)
+
+    widget.set_state = set_state
 
 
 def _set(value: str | Iterable[str] | None) -> frozenset[str]:
     if value is None:
         return frozenset()
     return frozenset([value] if isinstance(value, str) else value)
-
-
-def _group(anomaly: Anomaly) -> str:
-    group = anomaly.get("group")
-    return group_label(group) if isinstance(group, dict) else ""
-
-
-def _label(anomaly: Anomaly) -> str:
-    return f"{anomaly.get('ts')} · {anomaly.get('rule_id')} · {_group(anomaly)}"
-
-
-def _counters_html(counters: dict[str, int], paused: bool) -> str:
-    parts = [f"{name} <b class='ep-{name}'>{value:,}</b>" for name, value in counters.items()]
-    state = " · <b>paused</b>" if paused else ""
-    return f"<span class='ep-counters'>{' · '.join(parts)}{state}</span>"
-
-
-def _status_html(connected: bool, detail: str) -> str:
-    colour = "#2ca02c" if connected else "#d62728"
-    return f"<span class='ep-status' style='color:{colour}'>● {html.escape(detail)}</span>"
-
-
-def _table_html(anomalies: list[Anomaly]) -> str:
-    if not anomalies:
-        return "<p class='ep-empty'><i>no anomalies yet</i></p>"
-    head = "".join(f"<th>{h}</th>" for h in ("ts", "severity", "rule", "group", "value", "message"))
-    rows = []
-    for a in anomalies:
-        severity = str(a.get("severity"))
-        colour = SEVERITY_COLOURS.get(severity, "#7f7f7f")
-        cells = [
-            str(a.get("ts")),
-            f"<span style='color:{colour}'>{html.escape(severity)}</span>",
-            html.escape(str(a.get("rule_id"))),
-            html.escape(_group(a)),
-            "" if a.get("value") is None else html.escape(str(a.get("value"))),
-            html.escape(str(a.get("message") or "")),
-        ]
-        row = "".join(f"<td>{c}</td>" for c in cells)
-        rows.append(f"<tr data-anomaly-id='{html.escape(str(a.get('anomaly_id')))}'>{row}</tr>")
-    return f"{_TABLE_STYLE}<table class='ep-anomalies'><tr>{head}</tr>{''.join(rows)}</table>"
-
-
-def _time_range(times: list[Any]) -> list[str] | None:
-    """The timeline's span: the anomalies' times padded by 5% (at least a minute each side),
-    so that one anomaly does not stretch the axis to microseconds."""
-    stamps = pd.to_datetime([t for t in times if t], utc=True, format="ISO8601", errors="coerce")
-    stamps = stamps.dropna()
-    if stamps.empty:
-        return None
-    low, high = stamps.min(), stamps.max()
-    pad = max((high - low) * 0.05, pd.Timedelta(minutes=1))
-    return [(low - pad).isoformat(), (high + pad).isoformat()]

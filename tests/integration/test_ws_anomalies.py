@@ -25,6 +25,8 @@ from tests.integration.ws_support import (
 
 pytestmark = pytest.mark.integration
 
+APPENDED_MOST = 20_000
+
 
 @pytest.fixture
 def feed(redis_client: redis.Redis, namespace: str) -> RedisAnomalyFeed:
@@ -33,7 +35,9 @@ def feed(redis_client: redis.Redis, namespace: str) -> RedisAnomalyFeed:
 
 @pytest.fixture
 def api_url(product: Product) -> Iterator[str]:
-    yield product.start_api(ws_heartbeat_s=0.2)
+    # A live queue that holds all an `Appender` may append: here the client is never "too
+    # slow" (test_ws_resilience.py covers that), however busy the machine is.
+    yield product.start_api(ws_heartbeat_s=0.2, ws_queue_size=APPENDED_MOST + 1000)
 
 
 def ids(messages: list[dict[str, Any]]) -> list[str]:
@@ -68,7 +72,7 @@ def test_live_anomalies_arrive_with_the_filters_applied(
 class Appender:
     """Appends anomalies `first`, `first + 1`, ... two at a time on a thread until stopped."""
 
-    def __init__(self, feed: RedisAnomalyFeed, first: int, most: int = 20_000) -> None:
+    def __init__(self, feed: RedisAnomalyFeed, first: int, most: int = APPENDED_MOST) -> None:
         self.appended: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(feed, first, first + most))

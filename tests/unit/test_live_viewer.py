@@ -3,6 +3,7 @@ pause with overflow and resync, reconnects, stop, one viewer per kernel."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -214,3 +215,29 @@ def test_only_the_latest_are_kept_by_feed_order_whatever_the_arrival_order(
     viewer.pump()
     assert table_ids(viewer) == ["a6", "a5", "a4"]
     assert viewer.counters()["duplicates"] == 1
+
+
+def test_browser_changes_and_the_pump_thread_do_not_race(
+    source: FakeSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The kernel's thread applies the browser's picks (`set_state`, as a comm message does)
+    while the pump's thread redraws the same widgets with new anomalies."""
+    caplog.set_level(logging.ERROR, logger="eventpulse.workbench.live")
+    viewer = LiveViewer(source, interval_s=0.001, rows=5)
+    try:
+        source.send(*(anomaly(n) for n in range(5)))
+        deadline = time.monotonic() + 5
+        while len(viewer.details_pick.options) < 5:  # from now on the browser sees 5 options
+            assert time.monotonic() < deadline, "the pump never drew the first anomalies"
+            time.sleep(0.01)
+        for n in range(5, 3000):
+            source.send(anomaly(n))  # every one critical: the severity filter keeps 5 options
+            viewer.details_pick.set_state({"index": n % 5})
+            viewer.severity_filter.set_state({"index": [0] if n % 2 else []})
+        deadline = time.monotonic() + 10
+        while viewer.counters()["received"] < 3000:
+            assert time.monotonic() < deadline, "the pump never applied every anomaly"
+            time.sleep(0.01)
+    finally:
+        viewer.stop()
+    assert [r.getMessage() for r in caplog.records] == []  # the pump never failed

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eventpulse.application.reports import ReportRequest, RunStatus
+from eventpulse.domain.access import Scope
 from eventpulse.infrastructure.report_files import FileReportStore
+from tests.unit.access_fakes import FakeKeys, access_over
 from tests.unit.api_client import serve
 
 T0 = datetime(2024, 5, 1, 6, 0, 5, tzinfo=UTC)
@@ -126,7 +128,25 @@ def test_the_html_is_served_with_a_policy_that_forbids_network_loads(tmp_path: P
     assert "'unsafe-inline'" in policy["script-src"] and "http" not in policy["script-src"]
     assert policy["style-src"] == "'unsafe-inline'"
     assert policy["img-src"].split() == ["data:", "blob:"]
+    assert policy["sandbox"].split() == ["allow-scripts", "allow-downloads"]  # opaque origin
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_a_browser_opens_the_files_with_a_token_parameter_once_keys_exist(
+    tmp_path: Path,
+) -> None:
+    keys = FakeKeys()
+    key = keys.create(Scope.READ)
+    with serve(reports=populated(tmp_path), access=access_over(keys)) as client:
+        assert client.get("/api/v1/reports/r-ok/html").status_code == 401
+        assert client.get(f"/api/v1/reports/r-ok/html?token={key}").text == PAGE
+        assert client.get(f"/api/v1/reports/r-ok/notebook?token={key}").status_code == 200
+        assert client.get(f"/api/v1/reports/r-ok/html?token={key}x").status_code == 401
+        # the JSON routes take the key from the header only
+        assert client.get(f"/api/v1/reports?token={key}").status_code == 401
+        headers = {"Authorization": f"Bearer {key}"}
+        assert client.get("/api/v1/reports", headers=headers).status_code == 200
 
 
 def test_the_notebook_is_served_and_missing_files_answer_404(tmp_path: Path) -> None:

@@ -1,15 +1,18 @@
 """Every endpoint declares the scope it needs: one of the dependencies below, on its route.
 
 `PUBLIC` (open to anyone: liveness and readiness probes), `READ` (reads, backtests),
-`READ_WEBSOCKET` (the live anomaly WebSocket), `ADMIN` (rule and silence changes) and
+`READ_WEBSOCKET` (the live anomaly WebSocket), `READ_LINK` (a document a browser opens from a
+link: a report's HTML or notebook), `ADMIN` (rule and silence changes) and
 `Ingesting` (the ingestion routes, which also get the caller's key to charge its rate limit).
 A unit test walks the app's routes and fails for a route without exactly one of them, so no
 endpoint is left open by omission.
 
-Keys come as `Authorization: Bearer <key>`; a WebSocket may instead pass `?token=<key>`, since
-browsers cannot set headers on one. A refused WebSocket is accepted, then closed with 4401 or
-4403 and the reason (like 4422 for a bad parameter): a refused handshake tells a browser
-nothing. The ingestion fast path (`fast_ingest.py`) calls `authorize` itself.
+Keys come as `Authorization: Bearer <key>`; a WebSocket and a `READ_LINK` document may instead
+pass `?token=<key>`, since a browser sets no header on a WebSocket or on a link it follows
+(such pages are served with `Referrer-Policy: no-referrer`, so the token does not travel on).
+A refused WebSocket is accepted, then closed with 4401 or 4403 and the reason (like 4422 for a
+bad parameter): a refused handshake tells a browser nothing. The ingestion fast path
+(`fast_ingest.py`) calls `authorize` itself.
 """
 
 from __future__ import annotations
@@ -60,10 +63,13 @@ def is_local(scope: AsgiScope) -> bool:
     return address.is_loopback
 
 
-async def authorize(services: ApiServices, scope: AsgiScope, needed: Scope) -> ApiKey | None:
-    """The caller's key (None while the API is open); raises `Unauthenticated`/`Forbidden`."""
+async def authorize(
+    services: ApiServices, scope: AsgiScope, needed: Scope, *, query_token: bool = False
+) -> ApiKey | None:
+    """The caller's key (None while the API is open); raises `Unauthenticated`/`Forbidden`.
+    `query_token`: the key may come as `?token=` (always so for a WebSocket)."""
     token = bearer_token(scope["headers"])
-    if token is None and scope["type"] == "websocket":
+    if token is None and (query_token or scope["type"] == "websocket"):
         token = _query_token(scope)
     return await services.access.authorize(token, needed, local=lambda: is_local(scope))
 
@@ -108,6 +114,13 @@ def _http(needed: Scope) -> Any:
     return _declaring(needed, guard)
 
 
+def _link(needed: Scope) -> Any:
+    async def guard(request: Request, _: Documented) -> ApiKey | None:
+        return await authorize(_services(request), request.scope, needed, query_token=True)
+
+    return _declaring(needed, guard)
+
+
 def _websocket(needed: Scope) -> Any:
     async def guard(websocket: WebSocket) -> ApiKey | None:
         try:
@@ -135,6 +148,7 @@ PUBLIC: Final[DependsParam] = Depends(_public())
 READ: Final[DependsParam] = Depends(_http(Scope.READ))
 ADMIN: Final[DependsParam] = Depends(_http(Scope.ADMIN))
 READ_WEBSOCKET: Final[DependsParam] = Depends(_websocket(Scope.READ))
+READ_LINK: Final[DependsParam] = Depends(_link(Scope.READ))
 Ingesting = Annotated[ApiKey | None, Depends(_declaring(Scope.INGEST, _ingest))]
 
 

@@ -3,8 +3,9 @@ its rendered HTML and its executed notebook.
 
 The HTML is served with a Content-Security-Policy that lets the page run its own inline
 scripts and styles (plotly is embedded in the page) and show `data:` images, and forbids
-every network load (scripts, styles, images, fonts, fetch/XHR, frames, forms): a report is
-self-contained, and stays so when it holds something it should not.
+evaluating strings as code (`eval`, `new Function`) and every network load (scripts, styles,
+images, fonts, fetch/XHR, frames, forms): a report is self-contained, and stays so when it
+holds something it should not.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from eventpulse.application.queries import DEFAULT_LIMIT
 from eventpulse.application.report_index import ReportIndex
 from eventpulse.application.reports import ReportRun
 from eventpulse.domain.errors import NotFound, StoreUnavailable
-from eventpulse.interfaces.http.access import READ
+from eventpulse.interfaces.http.access import READ, READ_LINK
 from eventpulse.interfaces.http.deps import ApiServices, Services
 from eventpulse.interfaces.http.errors import json_response
 from eventpulse.interfaces.http.paging import LIST_ERRORS, Cursor, Limit, NameFilter, list_body
@@ -34,8 +35,11 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 CONTENT_SECURITY_POLICY: Final = "; ".join(
     [
         "default-src 'none'",
-        # plotly.js is inline; its bundle builds some functions at run time (WebGL traces)
-        "script-src 'unsafe-inline' 'unsafe-eval'",
+        # plotly.js is inline. No 'unsafe-eval': the report's charts (Bar, Scatter: SVG)
+        # evaluate no strings. WebGL traces would need it: for scattergl, regl compiles its draw
+        # code with `Function`, and under this policy the chart shows "WebGL is not supported"
+        # instead (tests/browser/test_report_served.py draws the report under this policy).
+        "script-src 'unsafe-inline'",
         "style-src 'unsafe-inline'",
         "img-src data: blob:",
         "font-src data:",
@@ -45,6 +49,9 @@ CONTENT_SECURITY_POLICY: Final = "; ".join(
         "base-uri 'none'",
         "form-action 'none'",
         "frame-ancestors 'self'",
+        # An opaque origin: the page's scripts cannot act as the API's origin (its storage,
+        # same-origin requests), navigate the top window away or submit forms.
+        "sandbox allow-scripts allow-downloads",
     ]
 )
 HTML_HEADERS: Final = {
@@ -162,7 +169,7 @@ async def get_report(run_id: str, request: Request, services: Services) -> Respo
     response_class=Response,
     responses={200: {"content": {"text/html": {}}}, **_ERRORS},
     summary="The report, as self-contained HTML",
-    dependencies=[READ],
+    dependencies=[READ_LINK],
 )
 async def report_html(run_id: str, services: Services) -> Response:
     path = await _file(services, run_id, "html")
@@ -175,7 +182,7 @@ async def report_html(run_id: str, services: Services) -> Response:
     response_class=Response,
     responses={200: {"content": {NOTEBOOK_MEDIA_TYPE: {}}}, **_ERRORS},
     summary="The executed notebook of a run (.ipynb)",
-    dependencies=[READ],
+    dependencies=[READ_LINK],
 )
 async def report_notebook(run_id: str, services: Services) -> Response:
     path = await _file(services, run_id, "notebook")
