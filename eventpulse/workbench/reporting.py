@@ -168,6 +168,9 @@ def busy_days(daily: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+DAY_MS: Final = 86_400_000
+
+
 def daily_chart(daily: pd.DataFrame, *, title: str = "Anomalies per day") -> go.Figure:
     """`per_day` as stacked bars, one colour per rule."""
     figure = go.Figure()
@@ -176,7 +179,9 @@ def daily_chart(daily: pd.DataFrame, *, title: str = "Anomalies per day") -> go.
     figure.update_layout(
         title=title, barmode="stack", yaxis_title="anomalies", legend_title="rule", height=380
     )
-    figure.update_xaxes(type="date", title="day (UTC)")
+    figure.update_xaxes(type="date", title="day (UTC)", tickformat="%b %d\n%Y")
+    if len(daily.index) <= 7:  # one tick per day (plotly would subdivide a single day to µs)
+        figure.update_xaxes(dtick=DAY_MS, tick0=daily.index[0] if len(daily.index) else None)
     return figure
 
 
