@@ -1,8 +1,13 @@
-"""Reading the runs of anomaly reports: run ids, the index query behind `GET /reports`, pages.
+"""Reading the runs of anomaly reports: run ids, the index query behind `GET /reports`, pages,
+and the files of a run that can be served.
 
 Runs are listed newest first, by (`started_at`, `run_id`) descending. A page's `next_cursor`
 encodes that position of its last run (application/queries.py's cursor, kind `r`); the next page
 holds the runs strictly older. Runs are appended, never removed, so paging never repeats one.
+
+A run's notebook and HTML are served once the run has ended: while it runs, papermill rewrites
+the notebook in place (a reader could get half a file) and the HTML is not written yet, so they
+are not offered, and asking for them is a `Conflict` naming the run.
 """
 
 from __future__ import annotations
@@ -12,17 +17,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from eventpulse.application.queries import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor
 from eventpulse.application.queries import encode_cursor as _encode
 from eventpulse.application.reports import ReportRun, ReportStore, RunStatus
-from eventpulse.domain.errors import FieldError, InvalidInput, NotFound
+from eventpulse.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 
 RUN_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 """What a run id may be: it names files, so no dots, slashes or other path syntax."""
 
 _CURSOR_KIND: Final = "r"
+
+FileKind = Literal["html", "notebook"]
 
 
 def valid_run_id(run_id: str) -> bool:
@@ -101,3 +108,23 @@ def find_report(index: ReportStore, run_id: str) -> ReportRun:
     if found is None:
         raise NotFound(f"no report run {run_id!r}")
     return found
+
+
+def served_file(index: ReportIndex, run: ReportRun, kind: FileKind) -> Path | None:
+    """The run's HTML or notebook if it can be served: the run has ended and the file exists
+    (None otherwise: the API gives no link to it)."""
+    if run.running:
+        return None
+    return index.existing(run.html if kind == "html" else run.notebook)
+
+
+def report_file(index: ReportIndex, run_id: str, kind: FileKind) -> Path:
+    """The file to serve for `GET /reports/{run_id}/{kind}`: `NotFound` naming the run when it
+    or its file does not exist, `Conflict` while the run is still running."""
+    run = find_report(index, run_id)
+    if run.running:
+        raise Conflict(f"report run {run_id!r} is still running: its {kind} is not ready yet")
+    path = served_file(index, run, kind)
+    if path is None:
+        raise NotFound(f"report run {run_id!r} has no {kind} (status {run.status})")
+    return path

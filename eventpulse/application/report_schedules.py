@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from eventpulse.application.reports import DEFAULT_TITLE, ReportRequest
+from eventpulse.domain.rules.durations import MAX_SECONDS
 
 MAX_COUNTED_MISSES: Final = 10_000
 """Missed fire times are counted up to this many (a seconds schedule after a long stop)."""
@@ -47,7 +48,8 @@ CronFactory = Callable[[str], Cron]
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """One configured schedule. `notebook` overrides the report notebook for this schedule
-    (None: the configured one)."""
+    (None: the configured one). The period is more than zero and at most the durations' bound
+    (domain/rules/durations.py), so every fire time's `[t - period, t)` is in range."""
 
     name: str
     cron: str
@@ -57,6 +59,13 @@ class Schedule:
     enabled: bool = True
     notebook: Path | None = None
     catch_up: bool = True
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) < self.period <= timedelta(seconds=MAX_SECONDS):
+            raise ValueError(
+                f"schedule {self.name}: the period must be more than 0 and at most "
+                f"{MAX_SECONDS // 86_400} days, got {self.period}"
+            )
 
     def request(self, fire_time: datetime) -> ReportRequest:
         return ReportRequest(

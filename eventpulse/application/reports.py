@@ -55,7 +55,9 @@ class ReportRequest:
 @dataclass(frozen=True, slots=True)
 class ReportRun:
     """One run as recorded in the index. `notebook` and `html` are where its files are (or will
-    be); `html` is None when nothing could be rendered."""
+    be); `html` is None when nothing could be rendered. While the run is `running` its files
+    are not final: papermill rewrites the notebook in place after each cell, and the HTML is
+    written at the end."""
 
     run_id: str
     request: ReportRequest
@@ -67,6 +69,11 @@ class ReportRun:
     duration_s: float | None = None
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        """Whether the run is still going (its files may be half-written)."""
+        return self.status is RunStatus.RUNNING
 
 
 def new_run_id(now: datetime) -> str:
@@ -118,8 +125,12 @@ class RunReport:
         self._renderer = renderer
         self._clock = clock
 
-    def __call__(self, request: ReportRequest, run_id: str | None = None) -> ReportRun:
-        started = self._clock()
+    def __call__(
+        self, request: ReportRequest, run_id: str | None = None, started_at: datetime | None = None
+    ) -> ReportRun:
+        """Run the report; `started_at` is when the run started if someone else started it (the
+        scheduler, which may record the run before this does: both then name the same files)."""
+        started = self._clock() if started_at is None else started_at
         run = self._store.start(request, run_id or new_run_id(started), started)
         error: str | None = None
         try:

@@ -13,45 +13,40 @@ paths relative to the root, error), and readers fold the lines by `run_id`, the 
 winning, except that a finished run is final (a later `running` line for it is ignored).
 
 - **Concurrent writers** (the scheduler, its report children, a CLI run by hand) append under an
-  exclusive `fcntl.flock` of the index, one `write` per line, so lines never interleave; readers
-  take a shared lock. A line torn by a crash (no newline at the end of the file) is ended by the
-  next writer before it appends, and readers skip any line that is not a run record.
-- **Abandoned runs.** Each line names its writer: host, pid and the process's start time (from
-  `/proc`, so a recycled pid is not mistaken for the writer). A run still `running` whose writer
-  on this host is gone is reported as `failed` with the error `abandoned: …`; readers do not
-  write. Runs written on another host cannot be checked that way: they are reported abandoned
-  once older than `stale_after_s` (when given). The scheduler records its own children's end
+  exclusive lock of the index, one `write` per line, so lines never interleave; a line torn by a
+  crash is ended by the next writer, and readers skip any line that is not a run record
+  (infrastructure/report_index_file.py).
+- **Reading is incremental and cached.** A store parses each line once: a read costs one `stat`
+  when nothing was appended, and the bytes appended since otherwise; a list is a walk from the
+  newest run (or from a page's cursor) that stops at its limit.
+- **Abandoned runs.** A run still `running` whose writer is gone reads as `failed` with the error
+  `abandoned: …` (infrastructure/report_writers.py); readers do not write, `settle_abandoned`
+  (the scheduler, at start) records them. The scheduler records its own children's end
   (interfaces/scheduler.py), so abandoned runs come only from a writer killed together with
   whatever watched it.
 - **Paths.** Run ids are checked (application/report_index.py) before they name a file, and a
-  path read from the index is used only if it stays under the root.
+  path read from the index is used only if it stays under the root
+  (infrastructure/report_records.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import logging
-import os
-import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import orjson
-
-from eventpulse.application.report_index import ReportQuery, position, valid_run_id
+from eventpulse.application.report_index import ReportQuery, valid_run_id
 from eventpulse.application.reports import ReportRequest, ReportRun, RunStatus
-
-log = logging.getLogger("eventpulse.reports")
+from eventpulse.infrastructure.report_index_file import Entry, FoldedIndex, append_line
+from eventpulse.infrastructure.report_records import parse_run, run_line
+from eventpulse.infrastructure.report_writers import Writer, abandoned
 
 INDEX: Final = "index.jsonl"
 LOCKS: Final = ".locks"
-_VERSION: Final = 1
-_HOST: Final = socket.gethostname()
 
 
 def reports_root(home: Path) -> Path:
@@ -59,54 +54,9 @@ def reports_root(home: Path) -> Path:
     return home.resolve() / "reports"
 
 
-@dataclass(frozen=True, slots=True)
-class Writer:
-    """The process that wrote an index line."""
-
-    host: str
-    pid: int
-    started: str | None  # the process's start time in clock ticks since boot (Linux), or None
-
-    @classmethod
-    def current(cls) -> Writer:
-        pid = os.getpid()
-        return cls(_HOST, pid, process_start(pid))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "pid": self.pid, "started": self.started}
-
-
-def process_start(pid: int) -> str | None:
-    """A process's start time from /proc (None without /proc, or when it is gone or a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) "
-    if not fields or fields[0] == "Z":
-        return None
-    return fields[19] if len(fields) > 19 else None
-
-
-def writer_alive(writer: Mapping[str, Any]) -> bool | None:
-    """Whether the writer of a line still runs: None when that cannot be told (another host)."""
-    if writer.get("host") != _HOST or not isinstance(writer.get("pid"), int):
-        return None
-    pid: int = writer["pid"]
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: it exists
-    if Path("/proc/self/stat").exists():
-        started = process_start(pid)
-        return started is not None and (writer.get("started") in (None, started))
-    return True
-
-
 class FileReportStore:
-    """Runs' files and the append-only index under `root` (created on first write)."""
+    """Runs' files and the append-only index under `root` (created on first write). One store
+    may be read from several threads."""
 
     def __init__(
         self,
@@ -119,7 +69,7 @@ class FileReportStore:
         self.index = root / INDEX
         self._stale_after_s = stale_after_s
         self._clock = clock
-        self._cache = _Folded()
+        self._folded = FoldedIndex(self.index, partial(parse_run, root=root))
         self._lock = threading.Lock()
 
     # --- writing ---
@@ -177,103 +127,51 @@ class FileReportStore:
 
     def settle_abandoned(self) -> list[str]:
         """Record every abandoned run (see the module's docstring) as failed, with the reason
-        readers give it; the ids of those runs."""
-        settled = []
-        for run_id in list(self._records()):
-            recorded, seen = self.recorded(run_id), self.get(run_id)
-            if recorded is None or seen is None or recorded.status is not RunStatus.RUNNING:
-                continue
-            if seen.status is RunStatus.FAILED:
-                self.finish(seen)
-                settled.append(run_id)
-        return settled
+        readers give it, in one pass over the runs still recorded `running`; their ids."""
+        with self._lock:
+            self._folded.refresh()
+            seen = [self._as_read(entry) for entry in self._folded.running()]
+        settled = [run for run in seen if run.status is RunStatus.FAILED]
+        for run in settled:
+            self.finish(run)
+        return [run.run_id for run in settled]
 
     def _append(self, run: ReportRun) -> None:
-        line = orjson.dumps(self._record(run)) + b"\n"
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.index, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line  # end a line torn by a writer that died mid-write
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # releases the lock
-
-    def _record(self, run: ReportRun) -> dict[str, Any]:
-        request = run.request
-        return {
-            "v": _VERSION,
-            "run_id": run.run_id,
-            "status": str(run.status),
-            "title": request.title,
-            "since": request.since.astimezone(UTC).isoformat(),
-            "until": request.until.astimezone(UTC).isoformat(),
-            "rule_ids": list(request.rule_ids),
-            "schedule": request.schedule,
-            "started_at": run.started_at.astimezone(UTC).isoformat(),
-            "finished_at": None if run.finished_at is None else run.finished_at.isoformat(),
-            "duration_s": run.duration_s,
-            "error": run.error,
-            "notebook": self._relative(run.notebook),
-            "html": None if run.html is None else self._relative(run.html),
-            "writer": Writer.current().as_dict(),
-            "extra": dict(run.extra),
-        }
-
-    def _relative(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
+        append_line(self.index, run_line(run, self.root, Writer.current()))
 
     # --- reading ---
 
     def get(self, run_id: str) -> ReportRun | None:
-        if not valid_run_id(run_id):
-            return None
-        record = self._records().get(run_id)
-        return None if record is None else self._run(record)
+        entry = self._entry(run_id)
+        return None if entry is None else self._as_read(entry)
 
     def recorded(self, run_id: str) -> ReportRun | None:
         """The run as its last index line says (a `running` run is not checked for being
         abandoned)."""
-        record = self._records().get(run_id) if valid_run_id(run_id) else None
-        if record is None:
-            return None
-        try:
-            return self._parse(record)
-        except (KeyError, TypeError, ValueError):
-            return None
+        entry = self._entry(run_id)
+        return None if entry is None else entry.run
 
     def runs(self, limit: int = 100) -> Sequence[ReportRun]:
         return self.query(ReportQuery(limit))
 
     def query(self, query: ReportQuery) -> Sequence[ReportRun]:
-        runs = (self._run(record) for record in self._records().values())
-        chosen = [
-            run
-            for run in runs
-            if run is not None
-            and (query.status is None or run.status is query.status)
-            and (query.schedule is None or run.request.schedule == query.schedule)
-            and (query.before is None or position(run) < query.before)
-        ]
-        chosen.sort(key=position, reverse=True)
-        return chosen[: query.limit]
+        chosen: list[ReportRun] = []
+        with self._lock:
+            self._folded.refresh()
+            for entry in self._folded.newest_first(query.before):
+                if len(chosen) >= query.limit:
+                    break
+                if query.schedule is not None and entry.run.request.schedule != query.schedule:
+                    continue
+                run = self._as_read(entry)
+                if query.status is None or run.status is query.status:
+                    chosen.append(run)
+        return chosen
 
     def last_fire_times(self) -> dict[str, datetime]:
-        latest: dict[str, datetime] = {}
-        for record in self._records().values():
-            run = self._run(record)
-            if run is None or run.request.schedule is None:
-                continue
-            name, until = run.request.schedule, run.request.until
-            if name not in latest or until > latest[name]:
-                latest[name] = until
-        return latest
+        with self._lock:
+            self._folded.refresh()
+            return self._folded.latest_fire_times()
 
     def existing(self, path: Path | None) -> Path | None:
         """`path` if it is a file under the root (a run's notebook or HTML), else None."""
@@ -287,137 +185,17 @@ class FileReportStore:
             return None
         return resolved
 
-    def _records(self) -> dict[str, dict[str, Any]]:
+    def _entry(self, run_id: str) -> Entry | None:
+        if not valid_run_id(run_id):
+            return None
         with self._lock:
-            return dict(self._cache.refresh(self.index))  # a copy: other threads refresh it
+            self._folded.refresh()
+            return self._folded.get(run_id)
 
-    def _run(self, record: dict[str, Any]) -> ReportRun | None:
-        try:
-            run = self._parse(record)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.debug("index %s: skipping a malformed record %.200r: %s", self.index, record, exc)
-            return None
-        if run.status is RunStatus.RUNNING:
-            reason = self._abandoned(record, run)
-            if reason is not None:
-                run = replace(run, status=RunStatus.FAILED, error=reason)
-        return run
-
-    def _abandoned(self, record: dict[str, Any], run: ReportRun) -> str | None:
-        writer = record.get("writer") or {}
-        alive = writer_alive(writer)
-        where = f"pid {writer.get('pid')} on {writer.get('host')}"
-        if alive is False:
-            return f"abandoned: its process ({where}) is gone"
-        if alive is None and self._stale_after_s is not None:
-            age = (self._clock() - run.started_at).total_seconds()
-            if age > self._stale_after_s:
-                return f"abandoned: still running after {age:.0f}s ({where})"
-        return None
-
-    def _parse(self, record: dict[str, Any]) -> ReportRun:
-        run_id = record["run_id"]
-        if not isinstance(run_id, str) or not valid_run_id(run_id):
-            raise ValueError("invalid run id")
-        request = ReportRequest(
-            since=_time(record["since"]),
-            until=_time(record["until"]),
-            rule_ids=tuple(str(r) for r in record.get("rule_ids") or ()),
-            title=str(record["title"]),
-            schedule=record.get("schedule"),
-        )
-        finished = record.get("finished_at")
-        duration = record.get("duration_s")
-        notebook = self._path(record.get("notebook"), run_id, ".ipynb")
-        if notebook is None:
-            raise ValueError("no notebook path")
-        return ReportRun(
-            run_id=run_id,
-            request=request,
-            status=RunStatus(record["status"]),
-            started_at=_time(record["started_at"]),
-            notebook=notebook,
-            html=self._path(record.get("html"), run_id, ".html"),
-            finished_at=None if finished is None else _time(finished),
-            duration_s=None if duration is None else float(duration),
-            error=record.get("error"),
-            extra=dict(record.get("extra") or {}),
-        )
-
-    def _path(self, relative: Any, run_id: str, suffix: str) -> Path | None:
-        """A path of the index, if it names this run's file under the root."""
-        if not isinstance(relative, str):
-            return None
-        path = self.root / relative
-        if path.name != f"{run_id}{suffix}" or ".." in Path(relative).parts:
-            return None
-        if Path(relative).is_absolute() and not path.is_relative_to(self.root):
-            return None
-        return path
-
-
-def _time(text: Any) -> datetime:
-    if not isinstance(text, str):
-        raise TypeError("expected a timestamp")
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError("timestamp without an offset")
-    return moment.astimezone(UTC)
-
-
-class _Folded:
-    """The index folded by run id, read incrementally: the file only grows, so each refresh
-    reads the complete lines appended since the last one (a new file is read whole)."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-        self.offset = 0
-        self.inode: int | None = None
-
-    def reset(self, inode: int | None = None) -> None:
-        self.records, self.offset, self.inode = {}, 0, inode
-
-    def refresh(self, index: Path) -> dict[str, dict[str, Any]]:
-        try:
-            handle = index.open("rb")
-        except FileNotFoundError:
-            self.reset()
-            return self.records
-        with handle:
-            stat = os.fstat(handle.fileno())
-            if stat.st_ino != self.inode or stat.st_size < self.offset:
-                self.reset(stat.st_ino)  # a new or truncated index: read it whole
-            if stat.st_size == self.offset:
-                return self.records
-            with _shared(handle.fileno()):
-                handle.seek(self.offset)
-                data = handle.read()
-            end = data.rfind(b"\n") + 1  # a last line without its newline is still being written
-            for line in data[:end].splitlines():
-                self._fold(line)
-            self.offset += end
-        return self.records
-
-    def _fold(self, line: bytes) -> None:
-        if not line.strip():
-            return
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            record = None
-        if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
-            log.warning("report index: skipping a line that is not a run record: %.80r", line)
-            return
-        known = self.records.get(record["run_id"])
-        if known is not None and known.get("status") != str(RunStatus.RUNNING):
-            return  # a finished run is final
-        self.records[record["run_id"]] = record
-
-
-@contextlib.contextmanager
-def _shared(fd: int) -> Iterator[None]:
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    def _as_read(self, entry: Entry) -> ReportRun:
+        """The run as readers see it: a `running` run whose writer is gone is failed."""
+        run = entry.run
+        if run.status is not RunStatus.RUNNING:
+            return run
+        reason = abandoned(entry.writer, run.started_at, self._clock(), self._stale_after_s)
+        return run if reason is None else replace(run, status=RunStatus.FAILED, error=reason)

@@ -13,7 +13,12 @@ schedules:
     catch_up: true               # optional: after a restart, run the latest missed fire time
     notebook: path.ipynb         # optional: another report notebook, relative to this file
 ```
-Durations: a whole number with `s`, `m`, `h`, `d` or `w` (`90m`, `1d`, `7d`, `1w`).
+Periods are durations as rules write them (domain/rules/durations.py): a whole number with `s`,
+`m`, `h`, `d` or `w` (`90m`, `12h`, `1d`, `7d`, `1w`), more than 0 and at most 3650d.
+
+Nothing in the file makes loading raise anything but `InvalidReportSchedules`: a value YAML
+cannot construct (`2024-02-30`), a file that is not UTF-8 or nested past the parser's depth is
+a problem with its position too.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
@@ -30,6 +35,7 @@ from eventpulse.application.report_schedules import Schedule
 from eventpulse.application.reports import DEFAULT_TITLE
 from eventpulse.application.rule_ids import RULE_ID, is_rule_id
 from eventpulse.domain.errors import EventPulseError
+from eventpulse.domain.rules.durations import parse_duration
 from eventpulse.infrastructure.cron import InvalidCron, cron_times
 from eventpulse.infrastructure.yaml_nodes import NodeReader, Problem, compose
 
@@ -38,8 +44,6 @@ _SCHEDULE: Final = frozenset(
     {"cron", "period", "title", "rule_ids", "enabled", "catch_up", "notebook"}
 )
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_PERIOD: Final = re.compile(r"([0-9]+)([smhdw])")
-_UNIT: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
 class InvalidReportSchedules(EventPulseError):
@@ -62,15 +66,22 @@ def load_schedules(path: Path) -> ReportSchedules:
     except OSError as exc:
         problem = Problem(1, 1, "file", f"cannot read: {exc.strerror or exc}")
         raise InvalidReportSchedules(str(path), [problem]) from exc
+    except UnicodeDecodeError as exc:
+        problem = Problem(1, 1, "file", f"not UTF-8 (byte {exc.start})")
+        raise InvalidReportSchedules(str(path), [problem]) from exc
     return parse_schedules(text, str(path), base=path.resolve().parent)
 
 
 def parse_schedules(text: str, source: str, *, base: Path) -> ReportSchedules:
     """The schedules of a YAML document; `base` is the folder relative notebooks are in."""
-    root, syntax = compose(text)
+    try:
+        root, syntax = compose(text)
+    except RecursionError as exc:  # nested deeper than the parser goes
+        problem = Problem(1, 1, "document", "invalid YAML: nested too deep")
+        raise InvalidReportSchedules(source, [problem]) from exc
     if syntax is not None:
         raise InvalidReportSchedules(source, [syntax])
-    reader = NodeReader()
+    reader = _Reader()
     schedules: list[Schedule] = []
     top = reader.mapping(root, "", _TOP) if root is not None else {}
     if top is not None and "schedules" in top:
@@ -80,12 +91,35 @@ def parse_schedules(text: str, source: str, *, base: Path) -> ReportSchedules:
             if not _NAME.fullmatch(name):
                 reader.fail(key_node, where, "a name is letters, digits, '_', '-', '.' (1..64)")
                 continue
-            schedule = _schedule(reader, name, value, where, base)
+            try:
+                schedule = _schedule(reader, name, value, where, base)
+            except Exception as exc:  # a check that did not expect this input: still a problem
+                reader.fail(value, where, f"cannot read this schedule: {exc!r}")
+                continue
             if schedule is not None:
                 schedules.append(schedule)
     if reader.problems:
         raise InvalidReportSchedules(source, reader.problems)
     return ReportSchedules(source, tuple(schedules))
+
+
+class _Reader(NodeReader):
+    """A `NodeReader` for which a value YAML cannot construct (`2024-02-30`, a date out of
+    range) is a problem at its node, like any other; one problem per node and field."""
+
+    def fail(self, node: Node, where: str, message: str) -> None:
+        here = (node.start_mark.line + 1, node.start_mark.column + 1, where)
+        last = self.problems[-1] if self.problems else None
+        if last is not None and (last.line, last.column, last.where) == here:
+            return  # said already (a value that cannot be read is not a string either)
+        super().fail(node, where, message)
+
+    def value(self, node: Node, where: str) -> Any:
+        try:
+            return super().value(node, where)
+        except (ValueError, OverflowError, RecursionError) as exc:
+            self.fail(node, where, f"cannot read this value: {exc}")
+            return None
 
 
 def _schedule(reader: NodeReader, name: str, node: Node, where: str, base: Path) -> Schedule | None:
@@ -141,12 +175,21 @@ def _cron(reader: NodeReader, node: Node, where: str) -> str | None:
 
 
 def _period(reader: NodeReader, node: Node, where: str) -> timedelta | None:
-    value = reader.value(node, where) if isinstance(node, ScalarNode) else None
-    found = _PERIOD.fullmatch(value.strip()) if isinstance(value, str) else None
-    if found is None or int(found[1]) == 0:
-        reader.fail(node, where, "expected a duration such as '1h', '1d', '7d' (more than 0)")
+    """A period: a duration of domain/rules/durations.py (bounded, so `fire time - period`
+    stays in range for every fire time)."""
+    if not isinstance(node, ScalarNode):
+        reader.fail(node, where, "expected a duration such as '12h', '1d' or '7d'")
         return None
-    return timedelta(seconds=int(found[1]) * _UNIT[found[2]])
+    before = len(reader.problems)
+    value = reader.value(node, where)
+    if len(reader.problems) > before:
+        return None
+    try:
+        seconds = parse_duration(value.strip() if isinstance(value, str) else value)
+    except ValueError as exc:
+        reader.fail(node, where, str(exc))
+        return None
+    return timedelta(seconds=seconds)
 
 
 def _rule_ids(reader: NodeReader, node: Node, where: str) -> list[str]:
@@ -164,8 +207,13 @@ def _notebook(reader: NodeReader, node: Node, where: str, base: Path) -> Path | 
     text = reader.string(node, where)
     if text is None:
         return None
-    path = (base / text).resolve()
-    if path.suffix != ".ipynb" or not path.is_file():
+    try:
+        path = (base / text).resolve()
+        found = path.suffix == ".ipynb" and path.is_file()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL in the name
+        reader.fail(node, where, f"cannot use {text!r}: {exc}")
+        return None
+    if not found:
         reader.fail(node, where, f"no notebook (.ipynb) at {path}")
         return None
     return path

@@ -53,8 +53,10 @@ class ScheduleLocks:
         return fd
 
 
-def report_argv(due: Due, run_id: str, root: Path) -> list[str]:
-    """The `eventpulse report` command line of a due run (after `python -m eventpulse`)."""
+def report_argv(due: Due, run_id: str, root: Path, started_at: datetime) -> list[str]:
+    """The `eventpulse report` command line of a due run (after `python -m eventpulse`). The
+    run starts at `started_at`, the scheduler's time, which also names its folder: a run the
+    scheduler records (failed) before the child records its start names the child's files."""
     request = due.request
     argv = [
         "report",
@@ -70,6 +72,8 @@ def report_argv(due: Due, run_id: str, root: Path) -> list[str]:
         due.schedule.name,
         "--run-id",
         run_id,
+        "--started-at",
+        started_at.astimezone(UTC).isoformat(),
     ]
     if request.rule_ids:
         argv += ["--rules", ",".join(request.rule_ids)]
@@ -101,13 +105,17 @@ class ReportChild:
         root: Path,
         env: dict[str, str],
         timeout_s: float,
+        started_at: datetime | None = None,
         argv: list[str] | None = None,
     ) -> ReportChild:
-        command = argv or [sys.executable, "-m", "eventpulse", *report_argv(due, run_id, root)]
+        """Start the child; the run starts at `started_at` (default: now)."""
+        started = datetime.now(UTC) if started_at is None else started_at.astimezone(UTC)
+        report = report_argv(due, run_id, root, started)
+        command = argv or [sys.executable, "-m", "eventpulse", *report]
         process = subprocess.Popen(
             command, env=env, start_new_session=True, pass_fds=(lock_fd,), stdin=subprocess.DEVNULL
         )
-        return cls(due, run_id, process, lock_fd, datetime.now(UTC), time.monotonic() + timeout_s)
+        return cls(due, run_id, process, lock_fd, started, time.monotonic() + timeout_s)
 
     @property
     def schedule(self) -> str:

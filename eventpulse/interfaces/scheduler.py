@@ -8,11 +8,16 @@ holding the schedule's lock file, so a second scheduler on the same reports fold
 this one runs, and a fire time already in the index (run by another scheduler) is not run again.
 
 Every run ends recorded in the index with its status and duration: by the report itself, or by
-the scheduler when the child ended without recording (killed, crashed, over time). SIGTERM or
-SIGINT: no new runs; a run in progress may finish within `EVENTPULSE_SCHEDULER_GRACE_S`, then it
-is recorded as failed and its process group is killed. At start, runs left `running` on this
-host by processes that are gone (a previous scheduler killed with its child) are recorded as
-failed, so the index says what happened to them.
+the scheduler when the child ended without recording (killed, crashed, over time) or could not
+be started at all (the index unreadable, the process refused: the fire time is recorded failed
+with the reason, its lock released, and the scheduler carries on). The child is given the run's
+start time, which names its folder, so the scheduler and the child name the same files whichever
+records the run first.
+
+SIGTERM or SIGINT: no new runs; a run in progress may finish within
+`EVENTPULSE_SCHEDULER_GRACE_S`, then it is recorded as failed and its process group is killed.
+At start, runs left `running` on this host by processes that are gone (a previous scheduler
+killed with its child) are recorded as failed, so the index says what happened to them.
 
 Logs are JSON lines with `schedule` and `run_id`; `eventpulse_report_runs_total{schedule,outcome}`
 counts runs (ok, failed) and skipped fire times (skipped).
@@ -20,6 +25,7 @@ counts runs (ok, failed) and skipped fire times (skipped).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -28,12 +34,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Final
 
 from eventpulse.application.report_schedules import CronFactory, Due, Skip, Timetable
 from eventpulse.application.reports import RunStatus, new_run_id
+from eventpulse.domain.rules.durations import format_duration
 from eventpulse.infrastructure.cron import cron_times
 from eventpulse.infrastructure.report_files import FileReportStore, reports_root
 from eventpulse.infrastructure.report_schedule_config import ReportSchedules, load_schedules
@@ -117,7 +124,7 @@ class Scheduler:
                 "schedule %s: %r, reports of %s, first at %s",
                 schedule.name,
                 schedule.cron,
-                span(schedule.period),
+                format_duration(int(schedule.period.total_seconds())),
                 self._cron(schedule.cron).next_after(self._clock()).isoformat(),
                 extra={"schedule": schedule.name},
             )
@@ -138,38 +145,30 @@ class Scheduler:
 
     def start_run(self, due: Due) -> ReportChild | None:
         """Start the run of a due fire time, unless another process holds the schedule's lock
-        or the index has a run for that fire time (or a later one) already."""
+        or the index has a run for that fire time (or a later one) already. A run that cannot
+        start, for whatever reason, is recorded failed for its fire time (the timetable has
+        moved past it): the lock is released and the scheduler carries on."""
         name = due.schedule.name
-        fire = due.fire_time.isoformat()
-        context = {"schedule": name}
         if due.missed:
             log.warning(
                 "schedule %s: %d earlier fire times missed; running %s only",
                 name,
                 due.missed,
-                fire,
-                extra=context,
+                due.fire_time.isoformat(),
+                extra={"schedule": name},
             )
-        lock = self.locks.try_acquire(name)
-        if lock is None:
-            self._skip(Skip(due.schedule, due.fire_time, reason="another scheduler runs it"))
-            return None
+        started = self._clock()
+        run_id = new_run_id(started)
+        lock: int | None = None
         try:
-            last = self.store.last_fire_times().get(name)
-        except BaseException:
-            os.close(lock)
-            raise
-        if last is not None and last >= due.fire_time:
-            os.close(lock)
-            log.info(
-                "schedule %s: the report for %s is already in the index; not run again",
-                name,
-                fire,
-                extra=context,
-            )
-            return None
-        run_id = new_run_id(self._clock())
-        try:
+            lock = self.locks.try_acquire(name)
+            if lock is None:
+                self._skip(Skip(due.schedule, due.fire_time, reason="another scheduler runs it"))
+                return None
+            if self._ran_already(due):
+                with contextlib.suppress(OSError):
+                    os.close(lock)
+                return None
             child = ReportChild.start(
                 due,
                 run_id,
@@ -177,13 +176,13 @@ class Scheduler:
                 root=self.root,
                 env=self._env,
                 timeout_s=self.settings.report_run_timeout_s,
+                started_at=started,
             )
-        except OSError as exc:
-            os.close(lock)
-            reason = f"the report process could not start: {exc}"
-            self.store.fail(due.request, run_id, self._clock(), reason)
-            self._count(name, "failed")
-            log.error("schedule %s: %s", name, reason, extra={**context, "run_id": run_id})
+        except Exception as exc:
+            if lock is not None:
+                with contextlib.suppress(OSError):
+                    os.close(lock)
+            self._not_started(due, run_id, started, exc)
             return None
         self._children[name] = child
         log.info(
@@ -191,11 +190,51 @@ class Scheduler:
             name,
             run_id,
             due.request.since.isoformat(),
-            fire,
+            due.fire_time.isoformat(),
             " (catch-up)" if due.catch_up else "",
-            extra={**context, "run_id": run_id, "child_pid": child.process.pid},
+            extra={"schedule": name, "run_id": run_id, "child_pid": child.process.pid},
         )
         return child
+
+    def _ran_already(self, due: Due) -> bool:
+        name = due.schedule.name
+        last = self.store.last_fire_times().get(name)
+        if last is None or last < due.fire_time:
+            return False
+        log.info(
+            "schedule %s: the report for %s is already in the index; not run again",
+            name,
+            due.fire_time.isoformat(),
+            extra={"schedule": name},
+        )
+        return True
+
+    def _not_started(self, due: Due, run_id: str, started: datetime, exc: Exception) -> None:
+        """Record, count and log a run that could not start."""
+        name = due.schedule.name
+        context = {"schedule": name, "run_id": run_id}
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        reason = f"the run could not start: {what}"
+        try:
+            self.store.fail(due.request, run_id, started, reason)
+        except Exception:
+            log.exception(
+                "schedule %s: run %s for %s could not be recorded as failed",
+                name,
+                run_id,
+                due.fire_time.isoformat(),
+                extra=context,
+            )
+        self._count(name, "failed")
+        log.error(
+            "schedule %s: report %s for %s: %s",
+            name,
+            run_id,
+            due.fire_time.isoformat(),
+            reason,
+            exc_info=None if isinstance(exc, OSError) else exc,
+            extra=context,
+        )
 
     def _skip(self, skip: Skip) -> None:
         name = skip.schedule.name
@@ -264,15 +303,6 @@ class Scheduler:
 
         self.stats.outcomes[(schedule, outcome)] += 1
         REPORT_RUNS.labels(schedule, outcome).inc()
-
-
-def span(period: timedelta) -> str:
-    """A period as the config writes it: `1d`, `7d`, `90m`, `30s`."""
-    seconds = int(period.total_seconds())
-    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def run_scheduler(settings: Settings, config: ReportSchedules) -> SchedulerStats:

@@ -186,6 +186,9 @@ def scheduler_children(settings: Settings, env: dict[str, str]) -> list[Child]:
     except InvalidReportSchedules as exc:
         log.warning("the report scheduler is not started: %s", exc)
         return []
+    except Exception:  # a bug in reading the file must not stop the rest of the product
+        log.exception("the report scheduler is not started: reading %s failed", settings.reports)
+        return []
     path = str(settings.reports.resolve())
     log.info("report scheduler: %d schedules from %s", len(config.schedules), path)
     scheduler_env = {

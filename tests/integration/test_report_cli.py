@@ -1,7 +1,8 @@
 """`eventpulse report` end to end on a real stack: the report notebook over a range of stored
 events and anomalies, its files at `<home>/reports/<date>/<run>.{ipynb,html}`, the index, and
 `GET /api/v1/reports` listing the run and serving its HTML (with the Content-Security-Policy)
-and notebook; a failing run exits 1, keeps its executed notebook and is recorded failed."""
+and notebook; a failing run exits 1, keeps its executed notebook, is recorded failed and still
+renders what it can: its HTML, served by the API, holds the cells that ran before the failure."""
 
 from __future__ import annotations
 
@@ -98,12 +99,17 @@ def test_a_report_run_is_stored_indexed_and_served_by_the_api(
         assert good["since"] == "2024-03-01T00:00:00+00:00" and good["duration_s"] > 0
         assert bad["status"] == "failed" and "RuntimeError" in bad["error"]
         assert bad["notebook_url"] == f"/api/v1/reports/{failed_id}/notebook"
+        assert bad["html_url"] == f"/api/v1/reports/{failed_id}/html"  # still renders what it can
 
         page = http.get(good["html_url"])
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "default-src 'none'" in page.headers["content-security-policy"]
         assert "Payments, 1 March" in page.text
         assert "<script src=" not in page.text.replace('<script src="data:', "")
+        partial = http.get(bad["html_url"])
+        assert partial.status_code == 200 and partial.headers["content-type"].startswith("text/")
+        assert "before the failure" in partial.text  # the output of the cells that ran
+        assert "print('before the failure')" not in partial.text  # (the page has no code)
         executed = http.get(bad["notebook_url"])
         assert executed.status_code == 200 and "cells" in executed.json()
         assert http.get(f"/api/v1/reports/{failed_id}").json()["status"] == "failed"

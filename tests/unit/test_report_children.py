@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from eventpulse.application.report_schedules import Due, Schedule
-from eventpulse.application.reports import RunStatus
+from eventpulse.application.reports import RunReport, RunStatus
 from eventpulse.infrastructure.report_files import FileReportStore
 from eventpulse.infrastructure.report_schedule_config import ReportSchedules
 from eventpulse.infrastructure.settings import Settings
@@ -57,7 +60,7 @@ def test_the_command_line_of_a_due_run(tmp_path: Path) -> None:
     due = Due(
         Schedule("daily", "0 6 * * *", timedelta(days=1), ("a", "b"), "Daily", True, notebook), FIRE
     )
-    argv = report_argv(due, "rid-1", tmp_path)
+    argv = report_argv(due, "rid-1", tmp_path, FIRE + timedelta(seconds=1))
     assert argv[0] == "report"
     options = dict(zip(argv[1::2], argv[2::2], strict=True))
     assert options == {
@@ -67,6 +70,7 @@ def test_the_command_line_of_a_due_run(tmp_path: Path) -> None:
         "--out": str(tmp_path),
         "--schedule": "daily",
         "--run-id": "rid-1",
+        "--started-at": "2024-05-01T06:00:01+00:00",
         "--rules": "a,b",
         "--notebook": str(notebook),
     }
@@ -119,18 +123,29 @@ def test_a_run_over_its_time_limit_is_recorded_then_its_process_group_killed(
     monkeypatch.setattr(report_children, "KILL_AFTER_S", 0.3)
     store = FileReportStore(tmp_path)
     # The child ignores SIGTERM and has a grandchild in its group: SIGKILL gets them both.
-    code = (
-        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+    # The grandchild says it runs by writing its pid (whole, by a rename) before sleeping.
+    pid_file = tmp_path / "grandchild.pid"
+    grandchild = (
+        "import os, time; p = os.environ['PID_FILE'];"
+        "open(p + '.tmp', 'w').write(str(os.getpid())); os.replace(p + '.tmp', p);"
         "time.sleep(60)"
     )
-    report = child(tmp_path, code, "slow", timeout_s=0.5)
-    time.sleep(0.3)  # let the grandchild start
+    code = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]);"
+        "time.sleep(60)"
+    )
+    monkeypatch.setenv("PID_FILE", str(pid_file))
+    report = child(tmp_path, code, "slow", timeout_s=60)
+    wait_until(pid_file.exists, timeout=30, what="the grandchild to start")
+    grandchild_pid = int(pid_file.read_text())
+    report.deadline = time.monotonic()  # over its time limit now, with the grandchild running
     ended(report, store, timeout_s=0.5)
     run = report.finish(store)
 
     assert run is not None and run.status is RunStatus.FAILED
     assert run.error == "timed out: still running after 0.5s; stopped"
+    wait_until(lambda: _gone(grandchild_pid), timeout=10, what="the grandchild to be killed")
     wait_until(lambda: _group_gone(report.process.pid), timeout=10, what="the group to go")
 
 
@@ -140,6 +155,19 @@ def _group_gone(pgid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its new parent to reap it counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc: it exists until reaped
+    return stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
 def test_the_lock_is_held_while_the_child_lives_even_if_the_scheduler_closes_its_copy(
@@ -181,3 +209,54 @@ def test_a_fire_time_locked_by_another_scheduler_or_already_indexed_is_not_run(
     released = ScheduleLocks(scheduler.root).try_acquire("daily")
     assert released is not None
     os.close(released)
+
+
+def test_a_failure_recorded_before_the_child_started_names_its_files_across_midnight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler plans the start at 23:59:59.9 and records the run failed (stopped) before
+    the child records its start, which comes after midnight: both name the same files, since
+    the child starts its run at the planned time it was given."""
+    planned = datetime(2024, 5, 1, 23, 59, 59, 900_000, tzinfo=UTC)
+    settings = Settings(home=tmp_path, database_url="postgresql://unused", redis_url="redis://")
+    scheduler = Scheduler(settings, ReportSchedules("r.yaml", (SCHEDULE,)), clock=lambda: planned)
+    commands: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def recording(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        commands.append(command)
+        return real_popen([sys.executable, "-c", "pass"])
+
+    monkeypatch.setattr(subprocess, "Popen", recording)
+    started = scheduler.start_run(DUE)
+    assert started is not None and started.started_at == planned
+    started.process.wait()
+    os.close(started.lock_fd)
+    (command,) = commands
+    given = datetime.fromisoformat(command[command.index("--started-at") + 1])
+    assert given == planned
+
+    scheduler.store.fail(DUE.request, started.run_id, started.started_at, "stopped")
+    after_midnight = iter([planned + timedelta(seconds=1), planned + timedelta(seconds=2)])
+    child_run = RunReport(
+        FileReportStore(scheduler.root), _Writes(), _Renders(), clock=lambda: next(after_midnight)
+    )(DUE.request, started.run_id, started_at=given)
+
+    recorded = scheduler.store.get(started.run_id)
+    assert recorded is not None and recorded.error == "stopped"
+    assert (
+        child_run.notebook
+        == recorded.notebook
+        == scheduler.root / "2024-05-01" / (f"{started.run_id}.ipynb")
+    )
+    assert scheduler.store.existing(recorded.notebook) is not None
+
+
+class _Writes:
+    def execute(self, output: Path, parameters: Mapping[str, Any]) -> None:
+        output.write_text("{}")
+
+
+class _Renders:
+    def render(self, notebook: Path, html: Path) -> None:
+        html.write_text("<html></html>")

@@ -33,8 +33,9 @@ def eventpulse(args: list[str], home: Path, **env: str) -> subprocess.CompletedP
         (["--since", "2014-02-02T00:00:00Z", "--until", "2014-02-01T00:00:00Z"], "--until", ""),
         ([*RANGE, "--rules", "ok-rule, Not An Id"], "--rules", "is not a rule id"),
         ([*RANGE, "--run-id", "../x"], "--run-id", ""),
+        ([*RANGE, "--started-at", "2024-05-01T23:59:59"], "--started-at", "offset"),
     ],
-    ids=["no-offset", "empty-range", "bad-rule-id", "bad-run-id"],
+    ids=["no-offset", "empty-range", "bad-rule-id", "bad-run-id", "bad-planned-start"],
 )
 def test_bad_options_exit_2_naming_the_option_and_record_nothing(
     tmp_path: Path, args: list[str], option: str, message: str
@@ -52,4 +53,8 @@ def test_scheduler_check_names_the_file_line_and_field_of_a_problem(tmp_path: Pa
     config.write_text("schedules:\n  d:\n    cron: '0 6 * * *'\n    period: soon\n")
     bad = eventpulse(["scheduler", "--check"], tmp_path, EVENTPULSE_REPORTS=str(config))
     assert bad.returncode == 2
-    assert f"{config}:4:13: schedules.d.period: expected a duration" in bad.stderr
+    assert f"{config}:4:13: schedules.d.period: invalid duration 'soon'" in bad.stderr
+    config.write_text("schedules:\n  d:\n    cron: '0 6 * * *'\n    period: 99999999999999w\n")
+    huge = eventpulse(["scheduler", "--check"], tmp_path, EVENTPULSE_REPORTS=str(config))
+    assert huge.returncode == 2 and "Traceback" not in huge.stderr, huge.stderr
+    assert f"{config}:4:13: schedules.d.period: invalid duration" in huge.stderr

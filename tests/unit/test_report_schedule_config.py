@@ -112,3 +112,57 @@ def test_the_rendered_error_is_file_line_column_field_message() -> None:
     with pytest.raises(InvalidReportSchedules) as caught:
         parse_schedules("schedules:\n  d:\n    cron: nope\n    period: 1d\n", "r.yaml", base=ROOT)
     assert "r.yaml:3:11: schedules.d.cron: invalid cron expression 'nope'" in str(caught.value)
+
+
+def test_the_documented_period_forms_read_as_their_durations() -> None:
+    forms = {"30s": 30, "90m": 5400, "12h": 43_200, "1d": 86_400, "7d": 604_800, "1w": 604_800}
+    for text, seconds in forms.items():
+        config = parse_schedules(
+            f"schedules:\n  d:\n    cron: '0 6 * * *'\n    period: {text}\n", "r.yaml", base=ROOT
+        )
+        assert config.schedules[0].period == timedelta(seconds=seconds), text
+
+
+@pytest.mark.parametrize(
+    ("period", "message"),
+    [
+        ("99999999999999w", "invalid duration '99999999999999w'"),  # past timedelta's range
+        ("20000000w", "at most 3650d"),  # in range, but no fire time could subtract it
+        ("0d", "must be greater than zero"),
+        ("1h30m", "expected a whole number and a unit"),
+        ("3600", "expected a duration string"),
+    ],
+)
+def test_a_period_out_of_range_is_a_problem_at_its_position(period: str, message: str) -> None:
+    ((line, column, where, text),) = problems(
+        f"""
+        schedules:
+          d:
+            cron: "0 6 * * *"
+            period: {period}
+        """
+    )
+    assert (line, column, where) == (5, 13, "schedules.d.period")
+    assert message in text
+
+
+def test_a_value_yaml_cannot_construct_is_a_problem_at_its_position() -> None:
+    ((line, column, where, text),) = problems(
+        """
+        schedules:
+          d:
+            cron: "0 6 * * *"
+            period: 1d
+            title: 2024-02-30
+        """
+    )
+    assert (line, column, where) == (6, 12, "schedules.d.title")
+    assert "day is out of range" in text
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "r.yaml"
+    config.write_bytes(b"schedules:\n  d:\n    title: \xff\n")
+    with pytest.raises(InvalidReportSchedules) as caught:
+        load_schedules(config)
+    assert f"{config}:1:1: file: not UTF-8" in str(caught.value)

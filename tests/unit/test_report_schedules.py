@@ -146,3 +146,11 @@ def test_six_fields_have_the_seconds_first() -> None:
 def test_expressions_that_are_not_accepted_say_why(expression: str, reason: str) -> None:
     with pytest.raises(InvalidCron, match=reason.replace("(", r"\(").replace(")", r"\)")):
         cron_times(expression)
+
+
+@pytest.mark.parametrize(
+    "period", [timedelta(0), timedelta(seconds=-1), timedelta(weeks=20_000_000)]
+)
+def test_a_schedule_refuses_a_period_no_fire_time_can_cover(period: timedelta) -> None:
+    with pytest.raises(ValueError, match="period"):
+        Schedule(name="s", cron="every:10", period=period)

@@ -159,9 +159,26 @@ def test_the_notebook_is_served_and_missing_files_answer_404(tmp_path: Path) -> 
     assert notebook.headers["content-type"] == "application/x-ipynb+json"
     assert 'filename="r-failed.ipynb"' in notebook.headers["content-disposition"]
     assert no_html.status_code == 404 and "r-failed" in no_html.json()["detail"]
-    assert running.status_code == 404
+    assert running.status_code == 409  # still running: not ready yet
 
 
 def test_without_a_store_the_reports_answer_503() -> None:
     with serve() as client:
         assert client.get("/api/v1/reports").status_code == 503
+
+
+def test_a_running_runs_files_are_not_linked_and_asking_for_them_is_409(tmp_path: Path) -> None:
+    store = populated(tmp_path)
+    running = store.get("r-running")
+    assert running is not None and running.html is not None
+    running.notebook.write_text('{"cells": []}')  # papermill rewrites it while the run goes on
+    running.html.write_text(PAGE)
+    with serve(reports=store) as client:
+        listed = client.get("/api/v1/reports/r-running").json()
+        notebook = client.get("/api/v1/reports/r-running/notebook")
+        html = client.get("/api/v1/reports/r-running/html")
+
+    assert listed["notebook_url"] is None and listed["html_url"] is None
+    for response in (notebook, html):
+        assert response.status_code == 409
+        assert "report run 'r-running' is still running" in response.json()["detail"]

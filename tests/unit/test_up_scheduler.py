@@ -41,3 +41,29 @@ def test_up_refuses_an_invalid_schedules_file_and_logs_where(
         assert scheduler_children(Settings(reports=config), {}) == []
     assert "the report scheduler is not started" in caplog.text
     assert f"{config}:3:11: schedules.daily.cron" in caplog.text
+
+
+def test_up_refuses_a_period_out_of_range_and_runs_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "r.yaml"
+    config.write_text("schedules:\n  d:\n    cron: '0 6 * * *'\n    period: 99999999999999w\n")
+    with caplog.at_level(logging.WARNING, logger="eventpulse.up"):
+        assert scheduler_children(Settings(reports=config), {}) == []
+    assert f"{config}:4:13: schedules.d.period: invalid duration" in caplog.text
+
+
+def test_up_runs_on_when_reading_the_schedules_fails_unexpectedly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventpulse.interfaces import scheduler
+
+    def broken(settings: Settings) -> None:
+        raise RuntimeError("a bug")
+
+    config = tmp_path / "r.yaml"
+    config.write_text("schedules: {}\n")
+    monkeypatch.setattr(scheduler, "load_report_schedules", broken)
+    with caplog.at_level(logging.WARNING, logger="eventpulse.up"):
+        assert scheduler_children(Settings(reports=config), {}) == []
+    assert f"the report scheduler is not started: reading {config} failed" in caplog.text

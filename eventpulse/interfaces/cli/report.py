@@ -9,8 +9,9 @@ notebook is kept, and whatever could be rendered), 2 for bad options.
 The kernel inherits this process's environment, with the servers resolved first (the configured
 URLs, or the embedded servers under `EVENTPULSE_HOME`, started if none runs) and `EVENTPULSE_HOME`
 made absolute, so `Workbench.connect()` in the notebook reaches the same stack whatever its
-working directory. `--schedule` and `--run-id` are for `eventpulse scheduler`, which names the
-run before starting this command in a child process.
+working directory. `--schedule`, `--run-id` and `--started-at` are for `eventpulse scheduler`,
+which names the run and its start (hence its folder) before starting this command in a child
+process.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def report(
     ] = None,
     schedule: Annotated[str | None, typer.Option(hidden=True)] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", hidden=True)] = None,
+    started_at: Annotated[str | None, typer.Option("--started-at", hidden=True)] = None,
 ) -> None:
     """Run the anomaly report over [SINCE, UNTIL) and render it to HTML."""
     request = ReportRequest(
@@ -86,11 +88,13 @@ def report(
         raise typer.BadParameter("must be after --since", param_hint="--until")
     if run_id is not None and not valid_run_id(run_id):
         raise typer.BadParameter("letters, digits, '_' and '-' (1..100)", param_hint="--run-id")
+    started = None if started_at is None else _moment(started_at, "--started-at")
     settings = Settings()
     store = FileReportStore((out or reports_root(settings.home)).resolve())
     if run_id is not None and store.recorded(run_id) is not None:
         raise typer.BadParameter(f"{run_id!r} is in the index already", param_hint="--run-id")
-    run = run_report(settings, store, request, notebook, run_id or new_run_id(datetime.now(UTC)))
+    run_id = run_id or new_run_id(started or datetime.now(UTC))
+    run = run_report(settings, store, request, notebook, run_id, started)
     _print(run)
     if run.status is not RunStatus.OK:
         raise typer.Exit(1)
@@ -102,15 +106,16 @@ def run_report(
     request: ReportRequest,
     notebook: Path | None,
     run_id: str,
+    started_at: datetime | None = None,
 ) -> ReportRun:
     """Resolve the servers, make sure of the kernel, run; a run that ends unexpectedly (an
     error outside the notebook, SIGTERM, Ctrl-C) is recorded as failed before this returns or
-    raises."""
+    raises. `started_at`: when the scheduler started the run (default: now)."""
     from eventpulse.infrastructure.papermill_reports import PapermillExecutor
     from eventpulse.infrastructure.report_html import NbconvertRenderer
 
     previous = signal.signal(signal.SIGTERM, _terminate)
-    started = datetime.now(UTC)
+    started = datetime.now(UTC) if started_at is None else started_at
     try:
         with ExitStack() as stack:
             _environment_for_the_kernel(settings, stack)
@@ -123,7 +128,7 @@ def run_report(
                 execution_timeout_s=settings.report_execution_timeout_s,
             )
             log.info("report %s: %s", run_id, json.dumps(request.parameters()))
-            return RunReport(store, executor, NbconvertRenderer())(request, run_id)
+            return RunReport(store, executor, NbconvertRenderer())(request, run_id, started)
     except (Exception, Terminated, KeyboardInterrupt) as exc:
         reason = "stopped by SIGTERM" if isinstance(exc, Terminated) else _describe(exc)
         store.fail(request, run_id, started, reason)

@@ -23,7 +23,7 @@ from eventpulse.application import report_index
 from eventpulse.application.queries import DEFAULT_LIMIT
 from eventpulse.application.report_index import ReportIndex
 from eventpulse.application.reports import ReportRun
-from eventpulse.domain.errors import NotFound, StoreUnavailable
+from eventpulse.domain.errors import StoreUnavailable
 from eventpulse.interfaces.http.access import READ, READ_LINK
 from eventpulse.interfaces.http.deps import ApiServices, Services
 from eventpulse.interfaces.http.errors import json_response
@@ -87,6 +87,7 @@ class ReportListOut(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (404, 503)}
+_FILE_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, 409: {"model": ErrorOut}}
 
 
 def _index(services: ApiServices) -> ReportIndex:
@@ -98,9 +99,9 @@ def _index(services: ApiServices) -> ReportIndex:
 
 def _document(run: ReportRun, request: Request, index: ReportIndex) -> dict[str, Any]:
     links: dict[str, str | None] = {"html_url": None, "notebook_url": None}
-    if index.existing(run.html) is not None:
+    if report_index.served_file(index, run, "html") is not None:
         links["html_url"] = request.url_for("report_html", run_id=run.run_id).path
-    if index.existing(run.notebook) is not None:
+    if report_index.served_file(index, run, "notebook") is not None:
         links["notebook_url"] = request.url_for("report_notebook", run_id=run.run_id).path
     ask = run.request
     return {
@@ -167,7 +168,7 @@ async def get_report(run_id: str, request: Request, services: Services) -> Respo
     "/{run_id}/html",
     name="report_html",
     response_class=Response,
-    responses={200: {"content": {"text/html": {}}}, **_ERRORS},
+    responses={200: {"content": {"text/html": {}}}, **_FILE_ERRORS},
     summary="The report, as self-contained HTML",
     dependencies=[READ_LINK],
 )
@@ -180,7 +181,7 @@ async def report_html(run_id: str, services: Services) -> Response:
     "/{run_id}/notebook",
     name="report_notebook",
     response_class=Response,
-    responses={200: {"content": {NOTEBOOK_MEDIA_TYPE: {}}}, **_ERRORS},
+    responses={200: {"content": {NOTEBOOK_MEDIA_TYPE: {}}}, **_FILE_ERRORS},
     summary="The executed notebook of a run (.ipynb)",
     dependencies=[READ_LINK],
 )
@@ -194,14 +195,7 @@ async def report_notebook(run_id: str, services: Services) -> Response:
     )
 
 
-async def _file(services: ApiServices, run_id: str, kind: Literal["html", "notebook"]) -> Path:
+async def _file(services: ApiServices, run_id: str, kind: report_index.FileKind) -> Path:
+    """The file to serve: 404 naming the run (no such run or file), 409 while it runs."""
     index = _index(services)
-
-    def find() -> Path:
-        run = report_index.find_report(index, run_id)
-        path = index.existing(run.html if kind == "html" else run.notebook)
-        if path is None:
-            raise NotFound(f"report run {run_id!r} has no {kind} (status {run.status})")
-        return path
-
-    return await asyncio.to_thread(find)
+    return await asyncio.to_thread(report_index.report_file, index, run_id, kind)
