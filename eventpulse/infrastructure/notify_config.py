@@ -29,7 +29,6 @@ from typing import Final
 
 from yaml.nodes import Node, SequenceNode
 
-from eventpulse.domain.errors import EventPulseError
 from eventpulse.domain.notifications import (
     ChannelSpec,
     NotificationPlan,
@@ -43,19 +42,15 @@ from eventpulse.infrastructure.notify_channel_config import (
     ChannelSettings,
     read_channel_settings,
 )
-from eventpulse.infrastructure.yaml_nodes import NodeReader, Problem, compose
+from eventpulse.infrastructure.yaml_nodes import InvalidYamlFile, NodeReader, Problem, compose
 
 _TOP: Final = frozenset({"channels", "routes"})
 _ROUTE: Final = frozenset({"name", "match", "channels", "digest"})
 _MATCH: Final = frozenset({"severity", "rule_id", "tags"})
 
 
-class InvalidNotificationConfig(EventPulseError):
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {problem.render(source)}" for problem in problems)
-        super().__init__(f"invalid notification config {source}:\n{lines}")
+class InvalidNotificationConfig(InvalidYamlFile):
+    kind = "notification config"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,10 +34,9 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 from eventpulse.application.report_schedules import Schedule
 from eventpulse.application.reports import DEFAULT_TITLE
 from eventpulse.application.rule_ids import RULE_ID, is_rule_id
-from eventpulse.domain.errors import EventPulseError
 from eventpulse.domain.rules.durations import parse_duration
 from eventpulse.infrastructure.cron import InvalidCron, cron_times
-from eventpulse.infrastructure.yaml_nodes import NodeReader, Problem, compose
+from eventpulse.infrastructure.yaml_nodes import InvalidYamlFile, NodeReader, Problem, compose
 
 _TOP: Final = frozenset({"schedules"})
 _SCHEDULE: Final = frozenset(
@@ -46,12 +45,8 @@ _SCHEDULE: Final = frozenset(
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-class InvalidReportSchedules(EventPulseError):
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {problem.render(source)}" for problem in problems)
-        super().__init__(f"invalid report schedules {source}:\n{lines}")
+class InvalidReportSchedules(InvalidYamlFile):
+    kind = "report schedules"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from eventpulse.domain.errors import EventPulseError
+
 _SECONDS: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -28,6 +30,18 @@ class Problem:
 
     def render(self, source: str) -> str:
         return f"{source}:{self.line}:{self.column}: {self.where}: {self.message}"
+
+
+class InvalidYamlFile(EventPulseError):
+    """A configuration file's problems, each with its `file:line:col`; `kind` names the file."""
+
+    kind = "configuration"
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {problem.render(source)}" for problem in problems)
+        super().__init__(f"invalid {self.kind} {source}:\n{lines}")
 
 
 def compose(text: str) -> tuple[Node | None, Problem | None]:
