@@ -24,13 +24,15 @@ PLOTLY_JSON = "application/vnd.plotly.v1+json"
 
 @dataclass
 class FolderStore:
-    """A `ReportStore` keeping its runs in memory and their files in `folder`."""
+    """A `ReportStore` keeping its runs in memory (as started and as finished) and their files
+    in `folder`."""
 
     folder: Path
+    started: list[ReportRun] = field(default_factory=list)
     finished: list[ReportRun] = field(default_factory=list)
 
     def start(self, request: ReportRequest, run_id: str, started_at: datetime) -> ReportRun:
-        return ReportRun(
+        run = ReportRun(
             run_id=run_id,
             request=request,
             status=RunStatus.RUNNING,
@@ -38,6 +40,8 @@ class FolderStore:
             notebook=self.folder / f"{run_id}.ipynb",
             html=self.folder / f"{run_id}.html",
         )
+        self.started.append(run)
+        return run
 
     def finish(self, run: ReportRun) -> None:
         self.finished.append(run)

@@ -27,6 +27,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+# The integration tests' fixtures for a running product: its processes, the test's database.
+from tests.integration.conftest import db, product  # noqa: F401
+
 LOCAL_URLS = ("file:", "data:", "blob:", "about:")
 
 

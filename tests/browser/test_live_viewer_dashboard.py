@@ -14,14 +14,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.lab import register_kernel
 from tests.browser.conftest import LOCAL_URLS, offline_context
 from tests.integration.conftest import Product
+from tests.integration.payments import post_failed_payment, start_with_rule
 from tests.support import free_port, stop, wait_until
 
 pytestmark = pytest.mark.integration
@@ -29,33 +28,11 @@ pytestmark = pytest.mark.integration
 FONT_AWESOME = "cdn.jsdelivr.net/npm/@fortawesome/"
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "04_live_anomaly_viewer.ipynb"
-RULE = {
-    "rule_id": "payment-failed",
-    "name": "A payment failed",
-    "type": "match",
-    "severity": "critical",
-    "filter": {"field": "event_type", "op": "eq", "value": "payment_failed"},
-    "group_by": ["source"],
-    "message": "payment failed on {{ group.source }}",
-}
-
-
-@pytest.fixture
-def product(settings: Settings, tmp_path: Path) -> Iterator[Product]:
-    """An API and a worker on the test's own database and Redis namespace."""
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    running = Product(settings, logs)
-    yield running
-    running.stop_all()
 
 
 @pytest.fixture
 def api_url(product: Product) -> str:
-    api = product.start_api()
-    product.start_worker("w1")
-    assert httpx.post(f"{api}/api/v1/rules", json=RULE, timeout=30).status_code == 201
-    return api
+    return start_with_rule(product)
 
 
 @pytest.fixture
@@ -137,16 +114,3 @@ def test_an_anomaly_appears_in_the_viewer_dashboard(
         # Nothing from outside but Voilà's own template's icon font (the viewer uses no icons).
         assert all(FONT_AWESOME in url for url in offline.blocked), offline.blocked
         assert offline.page_errors == []
-
-
-def post_failed_payment(api_url: str, source: str) -> None:
-    """A failed payment, then a later event that moves event time past it."""
-    failed = {
-        "event_type": "payment_failed",
-        "source": source,
-        "timestamp": "2026-11-27T10:00:00Z",
-        "payload": {"amount": 12.5},
-    }
-    later = {**failed, "event_type": "heartbeat", "timestamp": "2026-11-27T10:00:01Z"}
-    response = httpx.post(f"{api_url}/api/v1/events/batch", json=[failed, later], timeout=30)
-    assert response.status_code == 202, response.text

@@ -13,7 +13,6 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -22,13 +21,12 @@ from psycopg.types.json import Jsonb
 from eventpulse.application.reports import ReportRequest, RunStatus
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.lab import register_kernel
+from tests.browser.charts import drawn_charts
 from tests.browser.conftest import OfflineContext
 from tests.conftest import settings_env
 from tests.report_support import Page, external_references, plotly_outputs, run_report
 
 WEEK = datetime(2024, 3, 4, tzinfo=UTC)
-CHARTS_DRAWN = """() => [...document.querySelectorAll('.plotly-graph-div')]
-    .every(div => div.querySelector('.main-svg') !== null)"""
 DISK_RULE = {
     "name": "Disk almost full",
     "severity": "critical",
@@ -129,16 +127,7 @@ def test_the_report_draws_every_chart_without_the_network(
     page = offline.new_page()
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(run.html.as_uri())
-    page.wait_for_function(CHARTS_DRAWN, timeout=30_000)
-    drawn: dict[str, Any] = page.evaluate(
-        """() => ({
-            charts: document.querySelectorAll('.plotly-graph-div').length,
-            withTraces: [...document.querySelectorAll('.plotly-graph-div')]
-                .filter(div => div.data && div.data.length > 0).length,
-            plotly: typeof window.Plotly,
-            requirejs: typeof window.requirejs,
-        })"""
-    )
+    drawn = drawn_charts(page)
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
 
     assert drawn == {

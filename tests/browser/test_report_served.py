@@ -13,9 +13,6 @@ The test ends by having the page try an `eval`, to see the recorder catch it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +21,16 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser
 
-from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.http.reports import CONTENT_SECURITY_POLICY
 from eventpulse.interfaces.lab import register_kernel
+from tests.browser.charts import drawn_charts
 from tests.browser.conftest import LOCAL_URLS, offline_context
-from tests.integration.conftest import Product, post_batches
-from tests.integration.live_support import stored_anomaly_ids, wait_stored_and_evaluated
-from tests.integration.observability_support import RULE
-from tests.integration.report_support import runs_of
+from tests.integration.conftest import Product
+from tests.integration.report_support import report_command, runs_of, start_with_anomalies
 from tests.report_support import plotly_outputs
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SINCE, UNTIL = "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"
-CHARTS_DRAWN = """() => [...document.querySelectorAll('.plotly-graph-div')]
-    .every(div => div.querySelector('.main-svg') !== null)"""
 # Runs in every document before its own scripts: each refusal of the page's policy, kept.
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];
@@ -56,57 +47,12 @@ document.addEventListener('securitypolicyviolation', (event) => {
 
 
 @pytest.fixture
-def product(settings: Settings, tmp_path: Path) -> Iterator[Product]:
-    """An API and a worker on the test's own database and Redis namespace."""
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    running = Product(settings, logs)
-    yield running
-    running.stop_all()
-
-
-def _events() -> list[dict[str, Any]]:
-    """300 events on 1 March 2024, one a minute: every tenth a failed payment."""
-    return [
-        {
-            "event_type": "payment_failed" if i % 10 == 0 else "payment",
-            "source": f"shop-{i % 3}",
-            "timestamp": f"2024-03-01T{i // 60:02d}:{i % 60:02d}:00Z",
-            "payload": {"amount": i},
-        }
-        for i in range(300)
-    ]
-
-
-@pytest.fixture
-def report_url(product: Product, database_url: str) -> tuple[str, str, Path]:
+def report_url(product: Product, db: psycopg.Connection[Any]) -> tuple[str, str, Path]:
     """A report run by `eventpulse report` over a day with anomalies: the API's base URL, the
     page's URL as the API lists it, and the run's executed notebook."""
     register_kernel()
-    api = product.start_api()
-    product.start_worker("w1")
-    with httpx.Client(base_url=api, timeout=30) as http:
-        assert http.post("/api/v1/rules", json=RULE).status_code == 201
-    post_batches(api, _events())
-    with psycopg.connect(database_url, autocommit=True) as db:
-        wait_stored_and_evaluated(db, 300)
-        assert len(stored_anomaly_ids(db, "payment-failed")) == 30
-
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "eventpulse",
-            "report",
-            *("--since", SINCE, "--until", UNTIL),
-            *("--title", "Payments, 1 March", "--rules", "payment-failed"),
-        ],
-        env=product.env | {"EVENTPULSE_API_URL": api, "COLUMNS": "200"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    api = start_with_anomalies(product, db)
+    done = report_command(product, "--title", "Payments, 1 March", "--rules", "payment-failed")
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = runs_of(product.settings.home.resolve() / "reports")
     assert run.notebook is not None and run.notebook.exists()
@@ -129,21 +75,18 @@ def test_the_served_report_draws_every_chart_under_its_policy(
             response = page.goto(url)
             assert response is not None and response.status == 200
             assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-            page.wait_for_function(CHARTS_DRAWN, timeout=30_000)
-            drawn: dict[str, Any] = page.evaluate(
-                """() => ({
-                    charts: document.querySelectorAll('.plotly-graph-div').length,
-                    withTraces: [...document.querySelectorAll('.plotly-graph-div')]
-                        .filter(div => div.data && div.data.length > 0).length,
-                    plotly: typeof window.Plotly,
-                })"""
-            )
+            drawn = drawn_charts(page)
         finally:
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
 
         charts = plotly_outputs(notebook)
         assert charts == 3  # per rule, per day, timeline
-        assert drawn == {"charts": charts, "withTraces": charts, "plotly": "object"}
+        assert drawn == {
+            "charts": charts,
+            "withTraces": charts,
+            "plotly": "object",
+            "requirejs": "undefined",
+        }
         assert offline.blocked == []
         assert [u for u in offline.requests if not u.startswith(LOCAL_URLS)] == [url]
         assert offline.page_errors == []

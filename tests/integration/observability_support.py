@@ -1,5 +1,6 @@
-"""What the stats, metrics and log tests share: a rule that fires, events that trigger it, a
-notification config with a log channel, and the stats/metrics readers."""
+"""What the stats, metrics and log tests share: events that trigger the failed-payment rule
+(`tests.integration.payments`), a notification config with a log channel, and the stats/metrics
+readers."""
 
 from __future__ import annotations
 
@@ -9,14 +10,6 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-RULE = {
-    "rule_id": "payment-failed",
-    "name": "A payment failed",
-    "type": "match",
-    "severity": "critical",
-    "filter": {"field": "event_type", "op": "eq", "value": "payment_failed"},
-    "group_by": ["source"],
-}
 CONSOLE = "channels:\n  console: {type: log}\nroutes:\n  - channels: [console]\n"
 
 

@@ -5,9 +5,9 @@ viewer's connection it reconnects, backfills, and shows each anomaly once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 import redis
@@ -16,62 +16,32 @@ from eventpulse.workbench import Workbench
 from eventpulse.workbench.live_source import CLIENT_NAME
 from eventpulse.workbench.live_viewer import LiveViewer
 from tests.integration.conftest import Product
+from tests.integration.payments import MARCH_1, post_failed_payment, start_with_rule
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
-RULE = {
-    "rule_id": "payment-failed",
-    "name": "A payment failed",
-    "type": "match",
-    "severity": "critical",
-    "filter": {"field": "event_type", "op": "eq", "value": "payment_failed"},
-    "group_by": ["source"],
-    "message": "payment failed on {{ group.source }}",
-}
-
 
 class Shop:
-    """Posts failed payments (each followed by a later heartbeat, which moves event time past
-    it) and reads back the anomalies stored for them."""
+    """Posts failed payments (two seconds apart) and reads back the anomalies stored for them."""
 
     def __init__(self, api_url: str, db: psycopg.Connection[Any]) -> None:
-        self._client = httpx.Client(base_url=api_url, timeout=30)
+        self._api_url = api_url
         self._db = db
         self._second = 0
 
     def fail(self, source: str) -> None:
         self._second += 2
-        failed = {
-            "event_type": "payment_failed",
-            "source": source,
-            "timestamp": f"2024-03-01T10:00:{self._second:02d}+00:00",
-            "payload": {"amount": self._second},
-        }
-        later = {**failed, "event_type": "heartbeat", "timestamp": _later(self._second)}
-        response = self._client.post("/api/v1/events/batch", json=[failed, later])
-        assert response.status_code == 202, response.text
-
-    def close(self) -> None:
-        self._client.close()
+        post_failed_payment(self._api_url, source, MARCH_1 + timedelta(seconds=self._second))
 
     def stored(self) -> list[str]:
         rows = self._db.execute("SELECT anomaly_id FROM anomalies ORDER BY ts").fetchall()
         return [row[0] for row in rows]
 
 
-def _later(second: int) -> str:
-    return f"2024-03-01T10:00:{second + 1:02d}+00:00"
-
-
 @pytest.fixture
-def shop(product: Product, db: psycopg.Connection[Any]) -> Iterator[Shop]:
-    api = product.start_api()
-    product.start_worker("w1")
-    assert httpx.post(f"{api}/api/v1/rules", json=RULE, timeout=30).status_code == 201
-    shop = Shop(api, db)
-    yield shop
-    shop.close()
+def shop(product: Product, db: psycopg.Connection[Any]) -> Shop:
+    return Shop(start_with_rule(product), db)
 
 
 @pytest.fixture

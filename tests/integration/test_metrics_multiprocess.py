@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -15,12 +14,12 @@ from tests.integration.conftest import Product, post_batches
 from tests.integration.live_support import evaluated_everything
 from tests.integration.notify_support import statuses
 from tests.integration.observability_support import (
-    RULE,
     console_config,
     metric_values,
     mixed_events,
     stats,
 )
+from tests.integration.payments import create_rule
 from tests.support import stop, wait_until
 
 pytestmark = pytest.mark.integration
@@ -50,7 +49,7 @@ def test_metrics_add_up_what_each_process_counted(
     api = product.start_api()
     first = product.start_worker("w1")
     product.start_notifier("n1", console_config(tmp_path))
-    assert httpx.post(f"{api}/api/v1/rules", json=RULE, timeout=30).status_code == 201
+    create_rule(api)
 
     post_batches(api, mixed_events(0, 200), size=50)  # w1 alone
     wait_until(lambda: stored(db) == 200, what="the first 200 events")
@@ -73,7 +72,8 @@ def test_metrics_add_up_what_each_process_counted(
     assert values[("eventpulse_http_request_duration_seconds_count", posts)] == 12
     assert values[("eventpulse_evaluation_events_total", ())] == 600
     assert values[("eventpulse_anomalies_stored_total", ())] == anomalies > 0
-    assert values[("eventpulse_rule_evaluation_seconds_total", (("rule_id", RULE["rule_id"]),))] > 0
+    evaluated = ("eventpulse_rule_evaluation_seconds_total", (("rule_id", "payment-failed"),))
+    assert values[evaluated] > 0
     sent = (("channel", "console"), ("outcome", "sent"))
     assert values[("eventpulse_notifier_deliveries_total", sent)] == anomalies
     assert values[("eventpulse_worker_insert_duration_seconds_count", ())] >= 2

@@ -14,7 +14,8 @@ import pytest
 
 from tests.integration.conftest import Product
 from tests.integration.notify_support import statuses
-from tests.integration.observability_support import RULE, console_config
+from tests.integration.observability_support import console_config
+from tests.integration.payments import create_rule
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,7 @@ def test_each_process_writes_json_lines_with_its_role_and_context(
     api = product.start_api()
     product.start_worker("w1")
     product.start_notifier("n1", console_config(tmp_path))
-    assert httpx.post(f"{api}/api/v1/rules", json=RULE, timeout=30).status_code == 201
+    create_rule(api)
     response = httpx.post(f"{api}/api/v1/events", json=FAILED, headers={"X-Request-ID": "it-1"})
     assert response.status_code == 202
     assert response.headers["x-request-id"] == "it-1"

@@ -6,8 +6,6 @@ renders what it can: its HTML, served by the API, holds the cells that ran befor
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,39 +15,10 @@ import psycopg
 import pytest
 
 from eventpulse.interfaces.lab import register_kernel
-from tests.integration.conftest import Product, post_batches
-from tests.integration.live_support import stored_anomaly_ids, wait_stored_and_evaluated
-from tests.integration.observability_support import RULE
-from tests.integration.report_support import failing_notebook
+from tests.integration.conftest import Product
+from tests.integration.report_support import failing_notebook, report_command, start_with_anomalies
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-SINCE, UNTIL = "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"
-
-
-def _events() -> list[dict[str, Any]]:
-    return [
-        {
-            "event_type": "payment_failed" if i % 10 == 0 else "payment",
-            "source": f"shop-{i % 3}",
-            "timestamp": f"2024-03-01T{i // 60:02d}:{i % 60:02d}:00Z",
-            "payload": {"amount": i},
-        }
-        for i in range(300)
-    ]
-
-
-def _report(product: Product, *args: str) -> subprocess.CompletedProcess[str]:
-    env = product.env | {"EVENTPULSE_API_URL": product.api_url, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "eventpulse", "report", "--since", SINCE, "--until", UNTIL, *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _run_id(output: str) -> str:
@@ -62,15 +31,9 @@ def test_a_report_run_is_stored_indexed_and_served_by_the_api(
     product: Product, db: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
     register_kernel()
-    api = product.start_api()
-    product.start_worker("w1")
-    with httpx.Client(base_url=api, timeout=30) as http:
-        assert http.post("/api/v1/rules", json=RULE).status_code == 201
-    post_batches(api, _events())
-    wait_stored_and_evaluated(db, 300)
-    assert len(stored_anomaly_ids(db, "payment-failed")) > 0
+    api = start_with_anomalies(product, db)
 
-    done = _report(product, "--title", "Payments, 1 March", "--rules", "payment-failed")
+    done = report_command(product, "--title", "Payments, 1 March", "--rules", "payment-failed")
     assert done.returncode == 0, done.stdout + done.stderr
     run_id = _run_id(done.stdout)
     assert f"run {run_id}: ok in " in done.stdout
@@ -84,7 +47,7 @@ def test_a_report_run_is_stored_indexed_and_served_by_the_api(
     assert index[-1]["rule_ids"] == ["payment-failed"] and index[-1]["schedule"] is None
 
     failing = failing_notebook(tmp_path)
-    failed = _report(product, "--notebook", str(failing))
+    failed = report_command(product, "--notebook", str(failing))
     assert failed.returncode == 1, failed.stdout + failed.stderr
     failed_id = _run_id(failed.stdout)
     assert f"run {failed_id}: failed" in failed.stdout and "RuntimeError" in failed.stdout

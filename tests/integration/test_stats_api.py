@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 import redis
@@ -15,7 +14,8 @@ from eventpulse.application.event_codec import ENTRY_FIELD
 from tests.integration.conftest import Product, post_batches
 from tests.integration.live_support import evaluated_everything
 from tests.integration.notify_support import statuses
-from tests.integration.observability_support import RULE, console_config, mixed_events, stats
+from tests.integration.observability_support import console_config, mixed_events, stats
+from tests.integration.payments import create_rule
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def test_stats_report_what_was_ingested_evaluated_and_delivered(
 
     product.start_worker("w1")
     product.start_notifier("n1", console_config(tmp_path))
-    assert httpx.post(f"{api}/api/v1/rules", json=RULE, timeout=30).status_code == 201
+    create_rule(api)
     late = post_batches(api, mixed_events(20, 80), size=20)
     redis_client.xadd(key, {ENTRY_FIELD: b"not json"})  # dead-lettered by the worker
     accepted = len(early) + len(late)

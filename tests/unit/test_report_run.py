@@ -3,7 +3,7 @@ failed execution still renders what ran; a rendering failure keeps the run's rec
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +16,7 @@ from eventpulse.application.reports import (
     RunReport,
     RunStatus,
 )
+from tests.report_support import FolderStore
 
 T0 = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
 REQUEST = ReportRequest(
@@ -25,34 +26,6 @@ REQUEST = ReportRequest(
     title="Weekly",
     schedule="weekly",
 )
-
-
-@dataclass
-class FakeStore:
-    folder: Path
-    started: list[ReportRun] = field(default_factory=list)
-    finished: list[ReportRun] = field(default_factory=list)
-
-    def start(self, request: ReportRequest, run_id: str, started_at: datetime) -> ReportRun:
-        run = ReportRun(
-            run_id=run_id,
-            request=request,
-            status=RunStatus.RUNNING,
-            started_at=started_at,
-            notebook=self.folder / f"{run_id}.ipynb",
-            html=self.folder / f"{run_id}.html",
-        )
-        self.started.append(run)
-        return run
-
-    def finish(self, run: ReportRun) -> None:
-        self.finished.append(run)
-
-    def runs(self, limit: int = 100) -> Sequence[ReportRun]:
-        return self.finished[::-1][:limit]
-
-    def get(self, run_id: str) -> ReportRun | None:
-        return next((r for r in self.finished if r.run_id == run_id), None)
 
 
 @dataclass
@@ -90,8 +63,8 @@ def ticking() -> Iterator[datetime]:
 
 def run_report(
     tmp_path: Path, executor: FakeExecutor, renderer: FakeRenderer
-) -> tuple[ReportRun, FakeStore]:
-    store = FakeStore(tmp_path)
+) -> tuple[ReportRun, FolderStore]:
+    store = FolderStore(tmp_path)
     clock = ticking()
     run = RunReport(store, executor, renderer, clock=lambda: next(clock))(REQUEST, "r1")
     return run, store

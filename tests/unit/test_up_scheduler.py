@@ -32,25 +32,30 @@ def test_up_skips_the_scheduler_without_a_schedules_file_and_says_so(
     assert f"the report scheduler is not started: no schedules at {tmp_path}" in caplog.text
 
 
-def test_up_refuses_an_invalid_schedules_file_and_logs_where(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("schedules", "where"),
+    [
+        pytest.param(
+            "schedules:\n  daily:\n    cron: '0 6 * *'\n    period: 1d\n",
+            "3:11: schedules.daily.cron",
+            id="bad-cron",
+        ),
+        pytest.param(
+            "schedules:\n  d:\n    cron: '0 6 * * *'\n    period: 99999999999999w\n",
+            "4:13: schedules.d.period: invalid duration",
+            id="period-out-of-range",
+        ),
+    ],
+)
+def test_up_refuses_an_invalid_schedules_file_logs_where_and_runs_on(
+    schedules: str, where: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = tmp_path / "r.yaml"
-    config.write_text("schedules:\n  daily:\n    cron: '0 6 * *'\n    period: 1d\n")
+    config.write_text(schedules)
     with caplog.at_level(logging.WARNING, logger="eventpulse.up"):
         assert scheduler_children(Settings(reports=config), {}) == []
     assert "the report scheduler is not started" in caplog.text
-    assert f"{config}:3:11: schedules.daily.cron" in caplog.text
-
-
-def test_up_refuses_a_period_out_of_range_and_runs_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    config = tmp_path / "r.yaml"
-    config.write_text("schedules:\n  d:\n    cron: '0 6 * * *'\n    period: 99999999999999w\n")
-    with caplog.at_level(logging.WARNING, logger="eventpulse.up"):
-        assert scheduler_children(Settings(reports=config), {}) == []
-    assert f"{config}:4:13: schedules.d.period: invalid duration" in caplog.text
+    assert f"{config}:{where}" in caplog.text
 
 
 def test_up_runs_on_when_reading_the_schedules_fails_unexpectedly(
