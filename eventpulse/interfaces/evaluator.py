@@ -16,11 +16,9 @@ import gc
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as ProcessEvent
-from types import FrameType
 from typing import Any
 
 from redis import Redis
@@ -38,6 +36,7 @@ from eventpulse.infrastructure.redis_anomaly_feed import RedisAnomalyFeed
 from eventpulse.infrastructure.redis_frontier import RedisPersistedFrontier
 from eventpulse.infrastructure.redis_reload import RedisWorkerReports, ReloadListener
 from eventpulse.infrastructure.settings import Settings
+from eventpulse.interfaces.signals import stop_on_signals
 
 log = logging.getLogger("eventpulse.evaluator")
 
@@ -137,13 +136,7 @@ def _child_main(
 
     prepare_process("worker")
     gc.freeze()  # start-up objects are permanent: keep them out of every collection
-    local_stop = threading.Event()
-
-    def request_stop(signum: int, _: FrameType | None) -> None:
-        local_stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    local_stop = stop_on_signals()
     threading.Thread(target=_watch, args=(stop, lifeline, local_stop), daemon=True).start()
     run_evaluator(settings, name, local_stop, _Wake(wake, local_stop))
 

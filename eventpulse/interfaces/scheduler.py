@@ -28,14 +28,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Final
 
 from eventpulse.application.report_schedules import CronFactory, Due, Skip, Timetable
@@ -46,6 +44,7 @@ from eventpulse.infrastructure.report_files import FileReportStore, reports_root
 from eventpulse.infrastructure.report_schedule_config import ReportSchedules, load_schedules
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.report_children import ReportChild, ScheduleLocks
+from eventpulse.interfaces.signals import stop_on_signals
 
 log = logging.getLogger("eventpulse.scheduler")
 
@@ -307,12 +306,5 @@ class Scheduler:
 
 def run_scheduler(settings: Settings, config: ReportSchedules) -> SchedulerStats:
     """Run until SIGTERM/SIGINT."""
-    stop = threading.Event()
-
-    def request_stop(signum: int, _: FrameType | None) -> None:
-        log.info("signal %s: starting no more runs, then stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = stop_on_signals(log, "starting no more runs, then stopping")
     return Scheduler(settings, config).run(stop)

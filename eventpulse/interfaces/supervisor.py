@@ -25,13 +25,13 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from eventpulse.infrastructure import schema
 from eventpulse.infrastructure.prometheus_metrics import mark_process_dead
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.exposure import UnsafeExposure, check_exposure
 from eventpulse.interfaces.local_services import child_environment, with_servers
+from eventpulse.interfaces.signals import stop_on_signals
 
 log = logging.getLogger("eventpulse.up")
 
@@ -93,13 +93,7 @@ class UpOptions:
 
 
 def run_up(settings: Settings, options: UpOptions) -> int:
-    stop = threading.Event()
-
-    def request_stop(signum: int, _: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = stop_on_signals()
     with ExitStack() as stack:
         settings = with_servers(settings, stack)
         assert settings.database_url is not None

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Sequence
-from types import FrameType
 
 from redis import Redis
 
@@ -24,6 +22,7 @@ from eventpulse.infrastructure.prometheus_metrics import PrometheusMeter
 from eventpulse.infrastructure.redis_stream import RedisIngestStream
 from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.evaluator import EvaluatorProcess
+from eventpulse.interfaces.signals import stop_on_signals
 
 log = logging.getLogger("eventpulse.worker")
 
@@ -50,7 +49,7 @@ def run_worker(
 ) -> PersistStats:
     """Run one consumer until SIGTERM/SIGINT (or `stop`); the batch in hand is finished first."""
     assert settings.redis_url and settings.database_url, "URLs are resolved before start-up"
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals(log, "finishing the current batch, then stopping")
     client = Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=2,
@@ -90,15 +89,3 @@ def run_worker(
         evaluator.stop()
         store.close()
         client.close()
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def request_stop(signum: int, _: FrameType | None) -> None:
-        log.info("signal %s: finishing the current batch, then stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    return stop
