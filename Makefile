@@ -39,7 +39,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
 	@# the browser tests drive the system's Chromium (Playwright downloads no browser)
-	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } || \
+		{ echo "the browser tests need Chromium (Debian/Ubuntu, as root: apt-get install chromium)"; exit 1; }
 	touch $(STAMP)
 
 clean:
