@@ -6,20 +6,22 @@ thread it competed with persistence for the interpreter lock (benchmarks/RESULTS
 persistence 7-17% slower with 20 rules). As a process it uses another core, and persistence
 never waits for it. Both talk only through PostgreSQL and Redis — the evaluation lease is an
 advisory lock and the rule set's report goes to Redis under the worker's name — so nothing
-else changes. The parent wakes it after each persisted batch (a process-shared event); if the
-parent dies, the child notices its pipe closing and stops too.
+else changes. The parent wakes it after each persisted batch (a byte on a pipe, never a
+process-shared lock: see `EvaluatorProcess`); if the parent dies, the child notices the pipe
+closing and stops too; if the child dies, the worker starts another (`SupervisedEvaluator`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
 import os
 import threading
+import time
 from multiprocessing.connection import Connection
-from multiprocessing.synchronize import Event as ProcessEvent
-from typing import Any
+from typing import Any, Final
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -39,6 +41,9 @@ from eventpulse.infrastructure.settings import Settings
 from eventpulse.interfaces.signals import stop_on_signals
 
 log = logging.getLogger("eventpulse.evaluator")
+
+WAKE: Final = b"w"
+STOP: Final = b"s"
 
 
 def run_evaluator(settings: Settings, name: str, stop: threading.Event, wake: Any) -> None:
@@ -95,28 +100,36 @@ def run_evaluator(settings: Settings, name: str, stop: threading.Event, wake: An
 
 
 class EvaluatorProcess:
-    """The child process of one worker (spawned: no state shared but what is passed)."""
+    """The child process of one worker (spawned: no state shared but what is passed).
+
+    The worker talks to it through one pipe, a byte per request (`WAKE`, `STOP`), written
+    without ever blocking; no process-shared lock or event: a child killed while holding one
+    (the condition inside a multiprocessing `Event`) would block the worker for good. When the
+    worker dies, the pipe's write end closes and the child reads EOF."""
 
     def __init__(self, settings: Settings, name: str) -> None:
         context = multiprocessing.get_context("spawn")
-        self.wake = context.Event()
-        self._stop = context.Event()
-        # The lifeline: the child reads, this process holds the write end and never writes;
-        # when this process dies, the write end closes and the child's read sees EOF.
         self._reader, self._writer = context.Pipe(duplex=False)
+        os.set_blocking(self._writer.fileno(), False)
         self._process = context.Process(
-            target=_child_main,
-            args=(settings, name, self._stop, self.wake, self._reader),
-            name=f"evaluator-{name}",
+            target=_child_main, args=(settings, name, self._reader), name=f"evaluator-{name}"
         )
 
     def start(self) -> None:
         self._process.start()
         self._reader.close()
 
+    @property
+    def exitcode(self) -> int | None:
+        """None while it runs; its exit code (negative: the signal) once it ended."""
+        return self._process.exitcode
+
+    def wake(self) -> None:
+        """Evaluate now (the frontier may have moved), not at the next tick."""
+        self._send(WAKE)
+
     def stop(self, timeout: float = 30) -> None:
-        self._stop.set()
-        self.wake.set()
+        self._send(STOP)
         self._process.join(timeout)
         if self._process.is_alive():
             log.warning("evaluator did not stop in %ss; terminating it", timeout)
@@ -128,42 +141,100 @@ class EvaluatorProcess:
 
             mark_process_dead(self._process.pid)
 
+    def _send(self, request: bytes) -> None:
+        # Full (requests are pending: enough), closed, or the child is gone: nothing to add.
+        with contextlib.suppress(OSError):
+            os.write(self._writer.fileno(), request)
 
-def _child_main(
-    settings: Settings, name: str, stop: ProcessEvent, wake: ProcessEvent, lifeline: Connection
-) -> None:
+
+class SupervisedEvaluator:
+    """A worker's evaluator child, started again when it dies without being asked to stop (a
+    crash, the OOM killer): without it the worker would go on persisting while its rule report
+    expires and, if it held the evaluation lease, another worker's evaluator takes over — or, in
+    a single-worker deployment, nothing evaluates at all. Restarts back off (`backoff_s`,
+    doubling up to `max_backoff_s`; back to the start once a child ran for `healthy_s`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        *,
+        check_s: float = 0.5,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+        healthy_s: float = 60.0,
+    ) -> None:
+        self._settings = settings
+        self._name = name
+        self._check_s = check_s
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._healthy_s = healthy_s
+        self._stopping = threading.Event()
+        self._current = EvaluatorProcess(settings, name)
+        self._monitor = threading.Thread(target=self._supervise, name="evaluator-supervisor")
+        self.restarts = 0
+
+    def start(self) -> None:
+        self._current.start()
+        self._monitor.start()
+
+    def wake(self) -> None:
+        self._current.wake()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stopping.set()
+        if self._monitor.is_alive():
+            self._monitor.join()
+        self._current.stop(timeout)
+
+    def _supervise(self) -> None:
+        delay = self._backoff_s
+        started = time.monotonic()
+        while not self._stopping.wait(self._check_s):
+            code = self._current.exitcode
+            if code is None:
+                if time.monotonic() - started >= self._healthy_s:
+                    delay = self._backoff_s
+                continue
+            log.error(
+                "the evaluator process exited (code %s); starting another in %.1fs", code, delay
+            )
+            self._current.stop(timeout=0)  # reaps it: closes its lifeline, marks its metrics dead
+            if self._stopping.wait(delay):
+                return
+            self._current = EvaluatorProcess(self._settings, self._name)
+            self._current.start()
+            self.restarts += 1
+            started = time.monotonic()
+            delay = min(delay * 2, self._max_backoff_s)
+
+
+def _child_main(settings: Settings, name: str, control: Connection) -> None:
     from eventpulse.interfaces.cli.process import prepare_process
 
     prepare_process("worker")
     gc.freeze()  # start-up objects are permanent: keep them out of every collection
-    local_stop = stop_on_signals()
-    threading.Thread(target=_watch, args=(stop, lifeline, local_stop), daemon=True).start()
-    run_evaluator(settings, name, local_stop, _Wake(wake, local_stop))
+    stop = stop_on_signals()
+    wake = threading.Event()
+    threading.Thread(target=_listen, args=(control, stop, wake), daemon=True).start()
+    run_evaluator(settings, name, stop, wake)
 
 
-def _watch(stop: ProcessEvent, lifeline: Connection, local_stop: threading.Event) -> None:
-    """Stop when the parent asks, or when it is gone (the pipe's other end closed)."""
-    while not local_stop.is_set():
-        if stop.wait(0.5):
-            break
+def _listen(control: Connection, stop: threading.Event, wake: threading.Event) -> None:
+    """The worker's requests; EOF means the worker is gone, and this process stops too."""
+    while not stop.is_set():
+        if not control.poll(0.5):
+            continue
         try:
-            if lifeline.poll(0):
-                lifeline.recv()
-        except (EOFError, OSError):
+            data = os.read(control.fileno(), 4096)
+        except OSError:
+            data = b""
+        if not data:
             log.warning("the worker process is gone: stopping its evaluator")
             break
-    local_stop.set()
-
-
-class _Wake:
-    """The parent's event, also released by this process's own stop."""
-
-    def __init__(self, shared: ProcessEvent, local_stop: threading.Event) -> None:
-        self._shared = shared
-        self._local_stop = local_stop
-
-    def wait(self, timeout: float) -> bool:
-        return self._shared.wait(timeout) or self._local_stop.is_set()
-
-    def clear(self) -> None:
-        self._shared.clear()
+        if STOP in data:
+            break
+        wake.set()
+    stop.set()
+    wake.set()  # an evaluation loop waiting for work sees the stop at once

@@ -21,7 +21,7 @@ from eventpulse.infrastructure.postgres_events import PostgresEventStore
 from eventpulse.infrastructure.prometheus_metrics import PrometheusMeter
 from eventpulse.infrastructure.redis_stream import RedisIngestStream
 from eventpulse.infrastructure.settings import Settings
-from eventpulse.interfaces.evaluator import EvaluatorProcess
+from eventpulse.interfaces.evaluator import SupervisedEvaluator
 from eventpulse.interfaces.signals import stop_on_signals
 
 log = logging.getLogger("eventpulse.worker")
@@ -65,10 +65,10 @@ def run_worker(
     )
     store = PostgresEventStore(settings.database_url)
     meter = PrometheusMeter()
-    evaluator = EvaluatorProcess(settings, consumer)
+    evaluator = SupervisedEvaluator(settings, consumer)
 
     def persisted(events: Sequence[Event]) -> None:
-        evaluator.wake.set()  # the frontier may have moved: evaluate now, not at the next tick
+        evaluator.wake()  # the frontier may have moved: evaluate now, not at the next tick
         if on_persisted is not None:
             on_persisted(events)
 

@@ -117,6 +117,13 @@ def test_rules_changed_while_events_stream_in(
         producer.join(120)
     assert changes >= 2, "the changes overlapped the stream"
     wait_stored_and_evaluated(db, BATCHES * PER_BATCH)
+    # The evaluating worker ends the disabled rule's span at its next step after the swap,
+    # which may come after it evaluated the last event (when the stream ended first).
+    wait_until(
+        lambda: position(db.execute(SPANS, ("high",)).fetchall()[-1][2]) is not None,
+        timeout=15,
+        what="the disabled rule's span to end",
+    )
 
     rows = db.execute(STORED).fetchall()
     stored = [((r[6], r[7], r[8]), Event(*r[:6], arrival=(r[6], r[7], r[8]))) for r in rows]
