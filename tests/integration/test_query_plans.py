@@ -9,7 +9,6 @@ queries is checked against the indexes of migration 0001.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from eventpulse.domain.rules import Severity
 from eventpulse.infrastructure.postgres_anomalies import anomalies_page_sql
 from eventpulse.infrastructure.postgres_events import events_page_sql
 from tests.conftest import Servers
-from tests.support import with_database
+from tests.integration.plan_support import filled_database, plans
 
 ROWS = 60_000
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -51,33 +50,8 @@ ANALYZE anomalies;
 @pytest.fixture(scope="module")
 def filled(servers: Servers) -> Iterator[psycopg.Connection[Any]]:
     """One migrated database for the module's plans (filling it is the slow part)."""
-    name = f"ep_plans_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(servers.admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{servers.template}"')
-    try:
-        with psycopg.connect(with_database(servers.admin_dsn, name), autocommit=True) as conn:
-            conn.execute(_FILL)
-            yield conn
-    finally:
-        with psycopg.connect(servers.admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def plans(conn: psycopg.Connection[Any], sql: str, params: list[Any]) -> tuple[str, str]:
-    """The plan of `sql` for these values, and its generic plan: the one a prepared statement
-    may settle on after a few executions (psycopg prepares a query it runs often)."""
-    custom = conn.execute(f"EXPLAIN {sql}", params).fetchall()
-    numbered = sql
-    for n in range(1, len(params) + 1):
-        numbered = numbered.replace("%s", f"${n}", 1)
-    with conn.transaction(force_rollback=True):
-        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        conn.execute(f"PREPARE page AS {numbered}")
-        arguments = ", ".join(["%s"] * len(params))
-        explain = psycopg.ClientCursor(conn)  # EXECUTE takes values, not bound parameters
-        generic = explain.execute(f"EXPLAIN EXECUTE page({arguments})", params).fetchall()
-        conn.execute("DEALLOCATE page")
-    return "\n".join(row[0] for row in custom), "\n".join(row[0] for row in generic)
+    with filled_database(servers, "ep_plans", _FILL) as conn:
+        yield conn
 
 
 EVENT_SHAPES = {

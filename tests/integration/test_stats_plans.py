@@ -3,7 +3,6 @@ a day of rows (ANALYZEd), asked about the last hour. The SQL is the adapter's ow
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from eventpulse.infrastructure.postgres_stats import (
     window_params,
 )
 from tests.conftest import Servers
-from tests.support import with_database
+from tests.integration.plan_support import explained, filled_database
 
 pytestmark = pytest.mark.integration
 
@@ -54,16 +53,8 @@ ANALYZE notification_deliveries;
 
 @pytest.fixture(scope="module")
 def filled(servers: Servers) -> Iterator[psycopg.Connection[Any]]:
-    name = f"ep_stats_plans_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(servers.admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{servers.template}"')
-    try:
-        with psycopg.connect(with_database(servers.admin_dsn, name), autocommit=True) as conn:
-            conn.execute(_FILL)
-            yield conn
-    finally:
-        with psycopg.connect(servers.admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with filled_database(servers, "ep_stats_plans", _FILL) as conn:
+        yield conn
 
 
 LAST_HOUR = window_params(NOW - timedelta(hours=1), NOW)
@@ -88,10 +79,10 @@ LAST_HOUR = window_params(NOW - timedelta(hours=1), NOW)
 def test_a_stats_count_reads_only_its_window_through_an_index(
     filled: psycopg.Connection[Any], sql: str, params: dict[str, Any], table: str, index: str
 ) -> None:
-    explained = "\n".join(row[0] for row in filled.execute(f"EXPLAIN {sql}", params).fetchall())
+    plan = explained(filled, sql, params)
 
-    assert index in explained, explained
-    assert f"Seq Scan on {table}" not in explained, explained
+    assert index in plan, plan
+    assert f"Seq Scan on {table}" not in plan, plan
 
 
 def test_the_events_window_counts_by_received_at_exactly(filled: psycopg.Connection[Any]) -> None:

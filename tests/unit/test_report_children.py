@@ -123,17 +123,18 @@ def test_a_run_over_its_time_limit_is_recorded_then_its_process_group_killed(
     monkeypatch.setattr(report_children, "KILL_AFTER_S", 0.3)
     store = FileReportStore(tmp_path)
     # The child ignores SIGTERM and has a grandchild in its group: SIGKILL gets them both.
-    # The grandchild says it runs by writing its pid (whole, by a rename) before sleeping.
+    # The grandchild says it runs by writing its pid (whole, by a rename), then waits for a
+    # signal (both hang until killed).
     pid_file = tmp_path / "grandchild.pid"
     grandchild = (
-        "import os, time; p = os.environ['PID_FILE'];"
+        "import os, signal; p = os.environ['PID_FILE'];"
         "open(p + '.tmp', 'w').write(str(os.getpid())); os.replace(p + '.tmp', p);"
-        "time.sleep(60)"
+        "signal.pause()"
     )
     code = (
-        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        "import signal, subprocess, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
         f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]);"
-        "time.sleep(60)"
+        "signal.pause()"
     )
     monkeypatch.setenv("PID_FILE", str(pid_file))
     report = child(tmp_path, code, "slow", timeout_s=60)
@@ -184,7 +185,7 @@ def test_the_lock_is_held_while_the_child_lives_even_if_the_scheduler_closes_its
 
 def test_stop_records_the_reason_first_and_terminates_the_group(tmp_path: Path) -> None:
     store = FileReportStore(tmp_path)
-    report = child(tmp_path, "import time; time.sleep(60)", "run-4")
+    report = child(tmp_path, "import signal; signal.pause()", "run-4")  # until signalled
     report.stop(store, "stopped: the scheduler stopped")
     ended(report, store)
     run = report.finish(store)
