@@ -73,6 +73,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from benchmarks.context import Context
+from benchmarks.cpu import machine_busy_s, process_cpu_s
 from benchmarks.environment import Process, free_port, product, running, wait_http
 from benchmarks.loadgen import http_post, percentiles
 from benchmarks.persist import wait_until
@@ -1017,10 +1018,10 @@ class _ProcessGroups:
         found: dict[str, float] = {}
         for role, pids in {**self._fixed, "postgresql": pg}.items():
             for pid in pids:
-                seconds = _cpu_s(pid)
+                seconds = process_cpu_s(pid)
                 if seconds is not None:
                     found[f"{role}/{pid}"] = seconds
-        busy = _machine_busy_s()
+        busy = machine_busy_s()
         if busy is not None:
             found["machine"] = busy
         row = self._conn.execute("SELECT steps FROM evaluation_cursor").fetchone()
@@ -1055,22 +1056,6 @@ def _named(pid: int, prefix: bytes) -> bool:
         return pid > 0 and Path(f"/proc/{pid}/comm").read_bytes().startswith(prefix)
     except OSError:
         return False
-
-
-def _cpu_s(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _machine_busy_s() -> float | None:
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _in(seconds: float) -> float:

@@ -10,17 +10,16 @@ Baseline: the fastest raw insert of the same rows in the same batch size (baseli
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import redis
 
 from benchmarks.baselines import reset_events
 from benchmarks.context import Context
+from benchmarks.cpu import machine_busy_s, process_cpu_s
 from benchmarks.environment import Process, product
 from benchmarks.profiling import profiled
 from benchmarks.report import Row
@@ -116,13 +115,13 @@ def drain(
         spawned = time.perf_counter()
         with product(["worker", "--consumer", CONSUMER], env, ctx.workdir / f"{name}.log") as w:
             started = wait_until("the first read", lambda: _consumer_seen(client, key), w, deadline)
-            cpu_at_start, busy_at_start = _cpu_s(w.pid), _busy_s()
+            cpu_at_start, busy_at_start = process_cpu_s(w.pid), machine_busy_s()
             expected_s = total / RATE_TARGET
             with profiled(cfg.profile_dir if profile else None, w, name, expected_s, ctx.results):
                 done = wait_until(
                     "every entry acked", lambda: _all_acked(client, key, last_id), w, deadline
                 )
-            cpu_at_done, busy_at_done = _cpu_s(w.pid), _busy_s()
+            cpu_at_done, busy_at_done = process_cpu_s(w.pid), machine_busy_s()
             wait_until("all rows stored", lambda: _count(ctx) == total, w, deadline)
             extra = then(w) if then is not None else None
     finally:
@@ -136,24 +135,6 @@ def drain(
         _minus(busy_at_done, busy_at_start),
         extra,
     )
-
-
-def _cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system, all threads) a process has used so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _busy_s() -> float | None:
-    """CPU seconds the whole machine has used so far, all cores (Linux /proc/stat)."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _minus(end: float | None, start: float | None) -> float | None:
